@@ -1,0 +1,61 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Hot loops (NTT, key switching, convolution) rely on whole-module optimization in release builds
+// and on unchecked arithmetic only where the code uses wrapping operators explicitly.
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "TensorIR", targets: ["TensorIR"]),
+        .library(name: "ONNXFrontend", targets: ["ONNXFrontend"]),
+        .library(name: "CKKS", targets: ["CKKS"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // C bindings
+        .systemLibrary(
+            name: "CProtobufC",
+            pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]
+        ),
+        .target(
+            name: "ONNXProto",
+            dependencies: ["CProtobufC"],
+            linkerSettings: [.linkedLibrary("protobuf-c")]
+        ),
+        // arithmetic and scheme
+        .target(name: "ModularArithmetic", swiftSettings: fastMath),
+        .target(
+            name: "CKKS",
+            dependencies: ["ModularArithmetic", .product(name: "Numerics", package: "swift-numerics")],
+            swiftSettings: fastMath
+        ),
+        // tensor IR and front end
+        .target(name: "TensorIR", swiftSettings: fastMath),
+        .target(name: "ONNXFrontend", dependencies: ["TensorIR", "ONNXProto", "CProtobufC"]),
+        // tool
+        .executableTarget(
+            name: "tessera",
+            dependencies: [
+                "TensorIR", "ONNXFrontend", "CKKS", "ModularArithmetic",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fastMath
+        ),
+        // tests
+        .testTarget(name: "TensorIRTests", dependencies: ["TensorIR"]),
+        .testTarget(name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "TensorIR"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModularArithmeticTests", dependencies: ["ModularArithmetic"]),
+        .testTarget(name: "CKKSTests", dependencies: ["CKKS", "ModularArithmetic"]),
+        .testTarget(name: "TesseraCLITests", dependencies: ["tessera"]),
+    ]
+)

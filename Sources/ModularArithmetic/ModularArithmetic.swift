@@ -1,0 +1,1 @@
+// Modular arithmetic: moduli, reductions, primes, NTT.

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Tessera: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tessera",
+        abstract: "Compile ONNX networks to CKKS homomorphic-encryption programs and run them.",
+        subcommands: []
+    )
+}
