@@ -30,6 +30,7 @@ let package = Package(
         .target(
             name: "ONNXProto",
             dependencies: ["CProtobufC"],
+            exclude: ["proto", "README.md"],
             linkerSettings: [.linkedLibrary("protobuf-c")]
         ),
         // arithmetic and scheme
@@ -42,6 +43,10 @@ let package = Package(
         // tensor IR and front end
         .target(name: "TensorIR", swiftSettings: fastMath),
         .target(name: "ONNXFrontend", dependencies: ["TensorIR", "ONNXProto", "CProtobufC"]),
+        // cipher IR, persistent memory, runtime
+        .target(name: "CipherIR"),
+        .systemLibrary(name: "CPmem2", pkgConfig: "libpmem2", providers: [.apt(["libpmem2-dev"])]),
+        .target(name: "PersistentMemory", dependencies: ["CPmem2"], linkerSettings: [.linkedLibrary("pmem2")]),
         // tool
         .executableTarget(
             name: "tessera",
@@ -56,6 +61,8 @@ let package = Package(
         .testTarget(name: "ONNXFrontendTests", dependencies: ["ONNXFrontend", "TensorIR"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModularArithmeticTests", dependencies: ["ModularArithmetic"]),
         .testTarget(name: "CKKSTests", dependencies: ["CKKS", "ModularArithmetic"]),
+        .testTarget(name: "CipherIRTests", dependencies: ["CipherIR"]),
+        .testTarget(name: "PersistentMemoryTests", dependencies: ["PersistentMemory"]),
         .testTarget(name: "TesseraCLITests", dependencies: ["tessera"]),
     ]
 )

@@ -1,0 +1,192 @@
+import ModularArithmetic
+
+/// Scratch memory owned by one operation.
+final class WordBuffer {
+    let words: UnsafeMutablePointer<UInt64>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        words = .allocate(capacity: max(count, 1))
+    }
+    deinit { words.deallocate() }
+}
+
+/// The ModUp decomposition of one polynomial at level ℓ: for each digit j, [c]_{Q_j} extended to
+/// Q_ℓ·P, in Evaluation form. Shared by all rotations of a hoisted batch.
+public final class KeySwitchDecomposition: @unchecked Sendable {
+    public let level: Int
+    public let digitCount: Int
+    let limbsPerDigit: Int
+    let degree: Int
+    let buffer: WordBuffer
+
+    init(level: Int, digitCount: Int, specialCount: Int, degree: Int) {
+        self.level = level
+        self.digitCount = digitCount
+        limbsPerDigit = level + 1 + specialCount
+        self.degree = degree
+        buffer = WordBuffer(count: digitCount * limbsPerDigit * degree)
+    }
+
+    @inline(__always)
+    func limb(_ digit: Int, _ index: Int) -> UnsafeMutablePointer<UInt64> {
+        buffer.words + (digit * limbsPerDigit + index) * degree
+    }
+}
+
+/// Hybrid key switching: ModUp (decompose), inner product with the key, ModDown.
+struct KeySwitcher {
+    let parameters: CKKSParameters
+    let executor: ParallelExecutor
+
+    var ring: RNSRing { parameters.ring }
+
+    /// ModUp: c in Evaluation form at level ℓ → per digit, c mod Q_j extended to Q_ℓ·P.
+    func decompose(_ c: RNSPolynomial<Evaluation>) -> KeySwitchDecomposition {
+        let level = c.level
+        let n = ring.degree
+        let specialCount = ring.pModuli.count
+        let digitCount = parameters.digitCount(atLevel: level)
+        let result = KeySwitchDecomposition(level: level, digitCount: digitCount, specialCount: specialCount, degree: n)
+        let coefficients = WordBuffer(count: (level + 1) * n)
+        let coeff = coefficients.words
+        let qTables = ring.qTables
+        executor.forEach(level + 1) { i in
+            (coeff + i * n).update(from: c.limb(i), count: n)
+            qTables[i].inverse(coeff + i * n)
+        }
+        let scratch = WordBuffer(count: parameters.digitSize * n)
+        for digit in 0..<digitCount {
+            let range = parameters.digitRange(digit, level: level)
+            let converter = parameters.modUpConverters[level][digit]
+            for i in range { result.limb(digit, i).update(from: c.limb(i), count: n) }
+            var outputs: [UnsafeMutablePointer<UInt64>] = []
+            var tables: [NTTTables] = []
+            for i in 0...level where !range.contains(i) {
+                outputs.append(result.limb(digit, i))
+                tables.append(qTables[i])
+            }
+            for k in 0..<specialCount {
+                outputs.append(result.limb(digit, level + 1 + k))
+                tables.append(ring.pTables[k])
+            }
+            let inputs = range.map { coeff + $0 * n }
+            converter.convert(input: inputs, output: outputs, degree: n, scratch: scratch.words, executor: executor)
+            executor.forEach(outputs.count) { t in tables[t].forward(outputs[t]) }
+        }
+        return result
+    }
+
+    /// acc0 = Σ_j d_j·b_j, acc1 = Σ_j d_j·a_j over Q_ℓ·P (Evaluation form), with d_j optionally read
+    /// through a Galois permutation (hoisted rotation). Lazy 128-bit accumulation, one reduction.
+    func innerProduct(
+        _ d: KeySwitchDecomposition, key: KeySwitchingKey, permutation: UnsafePointer<Int32>?,
+        acc0: UnsafeMutablePointer<UInt64>, acc1: UnsafeMutablePointer<UInt64>
+    ) {
+        let level = d.level
+        let n = d.degree
+        let digits = d.digitCount
+        let keyQCount = key.b[0].qCount
+        executor.forEach(d.limbsPerDigit) { t in
+            let modulus = t <= level ? ring.qModuli[t] : ring.pModuli[t - level - 1]
+            let keyLimb = t <= level ? t : keyQCount + (t - level - 1)
+            let out0 = acc0 + t * n, out1 = acc1 + t * n
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<UInt64>.self, capacity: 3 * digits) { ptrs in
+                for j in 0..<digits {
+                    ptrs[3 * j] = d.limb(j, t)
+                    ptrs[3 * j + 1] = key.b[j].limb(keyLimb)
+                    ptrs[3 * j + 2] = key.a[j].limb(keyLimb)
+                }
+                if let perm = permutation {
+                    for c in 0..<n {
+                        let src = Int(perm[c])
+                        var h0: UInt64 = 0, l0: UInt64 = 0, h1: UInt64 = 0, l1: UInt64 = 0
+                        for j in 0..<digits {
+                            let x = ptrs[3 * j][src]
+                            let p0 = x.multipliedFullWidth(by: ptrs[3 * j + 1][c])
+                            let p1 = x.multipliedFullWidth(by: ptrs[3 * j + 2][c])
+                            let (s0, o0) = l0.addingReportingOverflow(p0.low)
+                            l0 = s0; h0 &+= p0.high &+ (o0 ? 1 : 0)
+                            let (s1, o1) = l1.addingReportingOverflow(p1.low)
+                            l1 = s1; h1 &+= p1.high &+ (o1 ? 1 : 0)
+                        }
+                        out0[c] = modulus.reduce(high: h0, low: l0)
+                        out1[c] = modulus.reduce(high: h1, low: l1)
+                    }
+                } else {
+                    for c in 0..<n {
+                        var h0: UInt64 = 0, l0: UInt64 = 0, h1: UInt64 = 0, l1: UInt64 = 0
+                        for j in 0..<digits {
+                            let x = ptrs[3 * j][c]
+                            let p0 = x.multipliedFullWidth(by: ptrs[3 * j + 1][c])
+                            let p1 = x.multipliedFullWidth(by: ptrs[3 * j + 2][c])
+                            let (s0, o0) = l0.addingReportingOverflow(p0.low)
+                            l0 = s0; h0 &+= p0.high &+ (o0 ? 1 : 0)
+                            let (s1, o1) = l1.addingReportingOverflow(p1.low)
+                            l1 = s1; h1 &+= p1.high &+ (o1 ? 1 : 0)
+                        }
+                        out0[c] = modulus.reduce(high: h0, low: l0)
+                        out1[c] = modulus.reduce(high: h1, low: l1)
+                    }
+                }
+            }
+        }
+    }
+
+    /// ModDown: x over Q_ℓ·P (Evaluation form, `level + 1 + K` limbs at `x`) ↦ round(x / P) over Q_ℓ,
+    /// computed in the NTT domain (only the K special limbs leave it). Writes (or adds, if
+    /// `accumulate`) into `out`'s limbs 0...level.
+    func modDown(_ x: UnsafeMutablePointer<UInt64>, level: Int, into out: RNSPolynomial<Evaluation>, accumulate: Bool) {
+        let n = ring.degree
+        let k = ring.pModuli.count
+        let table = parameters.modDownTable
+        let special = WordBuffer(count: k * n)
+        let converted = WordBuffer(count: (level + 1) * n)
+        let scratch = WordBuffer(count: k * n)
+        executor.forEach(k) { j in
+            let p = special.words + j * n
+            p.update(from: x + (level + 1 + j) * n, count: n)
+            ring.pTables[j].inverse(p)
+            let modulus = ring.pModuli[j]
+            let half = table.halfPModP[j]
+            for c in 0..<n { p[c] = modulus.add(p[c], half) }
+        }
+        table.converter.convert(
+            input: (0..<k).map { special.words + $0 * n },
+            output: (0...level).map { converted.words + $0 * n },
+            degree: n, scratch: scratch.words, executor: executor, targetCount: level + 1)
+        executor.forEach(level + 1) { i in
+            let q = ring.qModuli[i]
+            let conv = converted.words + i * n
+            ring.qTables[i].forwardLazy(conv)  // [0, 4q)
+            let src = x + i * n
+            let dst = out.limb(i)
+            let w = table.inverseP[i], ws = table.inversePShoup[i]
+            let qv = q.value
+            let fourQPlusHalf = 4 &* qv &+ table.halfPModQ[i]
+            if accumulate {
+                for c in 0..<n {
+                    let v = q.multiplyShoup(src[c] &+ fourQPlusHalf &- conv[c], w, ws)
+                    let s = dst[c] &+ v
+                    dst[c] = s >= qv ? s &- qv : s
+                }
+            } else {
+                for c in 0..<n {
+                    dst[c] = q.multiplyShoup(src[c] &+ fourQPlusHalf &- conv[c], w, ws)
+                }
+            }
+        }
+    }
+
+    /// (out0, out1) (+)= KeySwitch(d) with `key`, optionally through a Galois permutation.
+    func apply(
+        _ d: KeySwitchDecomposition, key: KeySwitchingKey, permutation: UnsafePointer<Int32>?,
+        out0: RNSPolynomial<Evaluation>, accumulate0: Bool, out1: RNSPolynomial<Evaluation>, accumulate1: Bool
+    ) {
+        let limbs = d.limbsPerDigit * d.degree
+        let acc = WordBuffer(count: 2 * limbs)
+        innerProduct(d, key: key, permutation: permutation, acc0: acc.words, acc1: acc.words + limbs)
+        modDown(acc.words, level: d.level, into: out0, accumulate: accumulate0)
+        modDown(acc.words + limbs, level: d.level, into: out1, accumulate: accumulate1)
+    }
+}

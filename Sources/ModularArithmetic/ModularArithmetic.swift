@@ -1,1 +1,0 @@
-// Modular arithmetic: moduli, reductions, primes, NTT.
