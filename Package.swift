@@ -1,10 +1,12 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Hot loops (NTT, key switching, convolution) rely on whole-module optimization in release builds
-// and on unchecked arithmetic only where the code uses wrapping operators explicitly.
+// Hot loops (NTT, key switching, convolution) rely on whole-module optimization in release builds and on
+// unchecked arithmetic only where the code uses wrapping operators explicitly. Debug builds of these targets are
+// optimized too, so `swift test` runs CKKS and the reference executor at a useful speed (checks stay on).
 let fastMath: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
 ]
 
 let package = Package(
@@ -47,11 +49,16 @@ let package = Package(
         .target(name: "CipherIR"),
         .systemLibrary(name: "CPmem2", pkgConfig: "libpmem2", providers: [.apt(["libpmem2-dev"])]),
         .target(name: "PersistentMemory", dependencies: ["CPmem2"], linkerSettings: [.linkedLibrary("pmem2")]),
+        .target(
+            name: "Runtime",
+            dependencies: ["CipherIR", "CKKS", "PersistentMemory", "TensorIR"],
+            swiftSettings: fastMath
+        ),
         // tool
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TensorIR", "ONNXFrontend", "CKKS", "ModularArithmetic",
+                "TensorIR", "ONNXFrontend", "CKKS", "ModularArithmetic", "CipherIR", "Runtime", "PersistentMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -63,6 +70,7 @@ let package = Package(
         .testTarget(name: "CKKSTests", dependencies: ["CKKS", "ModularArithmetic"]),
         .testTarget(name: "CipherIRTests", dependencies: ["CipherIR"]),
         .testTarget(name: "PersistentMemoryTests", dependencies: ["PersistentMemory"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CipherIR", "CKKS", "PersistentMemory"]),
         .testTarget(name: "TesseraCLITests", dependencies: ["tessera"]),
     ]
 )

@@ -52,20 +52,21 @@ public struct CKKSParametersLiteral: Codable, Hashable, Sendable {
     }
 
     /// A small, INSECURE ring for unit tests: N = 2^logN, q_0 of 60 bits, `levels` primes of
-    /// `scaleBits` bits, two 61-bit special primes, scale 2^scaleBits.
+    /// `scaleBits` bits, two 61-bit special primes, scale 2^scaleBits. The default dnum keeps at
+    /// most two primes per key-switching digit, so P (122 bits) exceeds every digit.
     public static func insecureTest(
-        logN: Int = 12, levels: Int = 4, scaleBits: Int = 40, dnum: Int = 2
+        logN: Int = 12, levels: Int = 4, scaleBits: Int = 40, dnum: Int? = nil
     ) -> CKKSParametersLiteral {
         CKKSParametersLiteral(
             logN: logN, qBits: [60] + Array(repeating: scaleBits, count: levels), pBits: [61, 61],
-            dnum: dnum, defaultScaleLog2: Double(scaleBits), securityLevel: .insecureForTestingOnly)
+            dnum: dnum ?? (levels + 2) / 2, defaultScaleLog2: Double(scaleBits), securityLevel: .insecureForTestingOnly)
     }
 
-    /// N = 2^14 at 128-bit security: q_0 of 60 bits, 8 primes of 40 bits, one 58-bit special
-    /// prime (log2 QP just under the bound 438), scale 2^40.
+    /// N = 2^14 at 128-bit security: q_0 of 55 bits, 7 primes of 40 bits, dnum 4 (two primes per
+    /// digit), two 50-bit special primes: log2 QP ≈ 435 ≤ 438. Scale 2^40.
     public static var n14Secure: CKKSParametersLiteral {
         CKKSParametersLiteral(
-            logN: 14, qBits: [60] + Array(repeating: 40, count: 8), pBits: [58], dnum: 1,
+            logN: 14, qBits: [55] + Array(repeating: 40, count: 7), pBits: [50, 50], dnum: 4,
             defaultScaleLog2: 40)
     }
 }
@@ -190,6 +191,17 @@ public final class CKKSParameters: @unchecked Sendable, Equatable, CustomStringC
         } else if literal.securityLevel != .insecureForTestingOnly {
             throw CKKSError.invalidParameter("no HE-standard bound for N = 2^\(literal.logN); use logN 10...16")
         }
+        // Key-switching noise is (digit modulus / P) · small: P must exceed every digit's product.
+        let alpha = (q.count + literal.dnum - 1) / literal.dnum
+        let logP = p.reduce(0.0) { $0 + Foundation.log2(Double($1)) }
+        var maxDigitBits = 0.0
+        for start in stride(from: 0, to: q.count, by: alpha) {
+            maxDigitBits = max(maxDigitBits, q[start..<min(start + alpha, q.count)].reduce(0.0) { $0 + Foundation.log2(Double($1)) })
+        }
+        guard logP + 1 >= maxDigitBits else {
+            throw CKKSError.invalidParameter(
+                "special primes P (\(Int(logP)) bits) are smaller than a key-switching digit (\(Int(maxDigitBits.rounded(.up))) bits, \(alpha) primes); add special primes or raise dnum")
+        }
         self.literal = literal
         self.logQP = logQP
         ring = try RNSRing(logN: literal.logN, q: q, p: p)
@@ -213,12 +225,12 @@ public final class CKKSParameters: @unchecked Sendable, Equatable, CustomStringC
         rescaleTables = (0..<qModuli.count).map { RescaleTable(moduli: qModuli, level: $0) }
         modDownTable = ModDownTable(qModuli: qModuli, pModuli: pModuli)
         var converters: [[BasisConverter]] = []
-        let alpha = digitSize
+        let digitPrimes = digitSize
         for level in 0..<qModuli.count {
             var perDigit: [BasisConverter] = []
             var start = 0
             while start <= level {
-                let end = min(start + alpha, level + 1)
+                let end = min(start + digitPrimes, level + 1)
                 let source = Array(qModuli[start..<end])
                 let targets = Array(qModuli[0..<start]) + Array(qModuli[end..<(level + 1)]) + pModuli
                 perDigit.append(BasisConverter(source: source, targets: targets))

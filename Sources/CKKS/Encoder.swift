@@ -240,12 +240,22 @@ public final class CKKSEncoder: @unchecked Sendable {
                         }
                         digits[i] = t
                     }
-                    var v = Double(q[level].centered(digits[level]))
+                    // Exact Int128 Horner while the partial value is small (that is where the
+                    // top digits cancel), Double once it is large (relative error 2^-53 per step).
+                    var exact = Int128(q[level].centered(digits[level]))
+                    var approximate = 0.0
+                    var inexact = false
                     var i = level - 1
                     while i >= 0 {
-                        v = v * Double(q[i].value) + Double(digits[i])
+                        if !inexact && exact.magnitude < (UInt128(1) << 64) {
+                            exact = exact * Int128(q[i].value) + Int128(digits[i])
+                        } else {
+                            if !inexact { approximate = Double(exact); inexact = true }
+                            approximate = approximate * Double(q[i].value) + Double(digits[i])
+                        }
                         i -= 1
                     }
+                    let v = inexact ? approximate : Double(exact)
                     outBase.value[c] = v
                 }
             }

@@ -29,7 +29,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         var perms: [Int: GaloisPermutation] = [:]
         for g in self.galoisKeys.keys { perms[g] = GaloisPermutation(degree: parameters.degree, galoisElement: g) }
         permutations = perms
-        switcher = KeySwitcher(parameters: parameters, executor: executor)
+        switcher = KeySwitcher(parameters: parameters, executor: executor, pool: ScratchPool())
     }
 
     // MARK: checks
@@ -351,7 +351,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         let table = parameters.rescaleTables[level]
         let lastTables = ring.qTables[level]
         let last = ring.qModuli[level]
-        let temp = WordBuffer(count: (level + 1) * n)
+        let temp = WordBuffer(count: (level + 1) * n, pool: switcher.pool)
         for k in ct.polynomials.indices {
             ct.polynomials[k].makeUnique()
             let p = ct.polynomials[k]

@@ -1,14 +1,46 @@
+import Foundation
 import ModularArithmetic
 
-/// Scratch memory owned by one operation.
+/// Reuses large scratch buffers across operations: fresh multi-megabyte allocations cost page
+/// faults on every key switch. Thread-safe; keeps at most `maximumPerSize` idle buffers per size.
+final class ScratchPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [Int: [UnsafeMutablePointer<UInt64>]] = [:]
+    private let maximumPerSize = 6
+
+    func take(_ count: Int) -> UnsafeMutablePointer<UInt64> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = idle[count]?.popLast() { return p }
+        return .allocate(capacity: count)
+    }
+
+    func give(_ p: UnsafeMutablePointer<UInt64>, count: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if idle[count, default: []].count < maximumPerSize { idle[count, default: []].append(p) } else { p.deallocate() }
+    }
+
+    deinit {
+        for list in idle.values { for p in list { p.deallocate() } }
+    }
+}
+
+/// Scratch memory owned by one operation (returned to its pool, if any, when released).
 final class WordBuffer {
     let words: UnsafeMutablePointer<UInt64>
     let count: Int
-    init(count: Int) {
-        self.count = count
-        words = .allocate(capacity: max(count, 1))
+    let pool: ScratchPool?
+
+    init(count: Int, pool: ScratchPool? = nil) {
+        self.count = max(count, 1)
+        self.pool = pool
+        words = pool?.take(self.count) ?? .allocate(capacity: self.count)
     }
-    deinit { words.deallocate() }
+
+    deinit {
+        if let pool { pool.give(words, count: count) } else { words.deallocate() }
+    }
 }
 
 /// The ModUp decomposition of one polynomial at level ℓ: for each digit j, [c]_{Q_j} extended to
@@ -20,12 +52,12 @@ public final class KeySwitchDecomposition: @unchecked Sendable {
     let degree: Int
     let buffer: WordBuffer
 
-    init(level: Int, digitCount: Int, specialCount: Int, degree: Int) {
+    init(level: Int, digitCount: Int, specialCount: Int, degree: Int, pool: ScratchPool? = nil) {
         self.level = level
         self.digitCount = digitCount
         limbsPerDigit = level + 1 + specialCount
         self.degree = degree
-        buffer = WordBuffer(count: digitCount * limbsPerDigit * degree)
+        buffer = WordBuffer(count: digitCount * limbsPerDigit * degree, pool: pool)
     }
 
     @inline(__always)
@@ -38,6 +70,7 @@ public final class KeySwitchDecomposition: @unchecked Sendable {
 struct KeySwitcher {
     let parameters: CKKSParameters
     let executor: ParallelExecutor
+    let pool: ScratchPool
 
     var ring: RNSRing { parameters.ring }
 
@@ -47,15 +80,15 @@ struct KeySwitcher {
         let n = ring.degree
         let specialCount = ring.pModuli.count
         let digitCount = parameters.digitCount(atLevel: level)
-        let result = KeySwitchDecomposition(level: level, digitCount: digitCount, specialCount: specialCount, degree: n)
-        let coefficients = WordBuffer(count: (level + 1) * n)
+        let result = KeySwitchDecomposition(level: level, digitCount: digitCount, specialCount: specialCount, degree: n, pool: pool)
+        let coefficients = WordBuffer(count: (level + 1) * n, pool: pool)
         let coeff = coefficients.words
         let qTables = ring.qTables
         executor.forEach(level + 1) { i in
             (coeff + i * n).update(from: c.limb(i), count: n)
             qTables[i].inverse(coeff + i * n)
         }
-        let scratch = WordBuffer(count: parameters.digitSize * n)
+        let scratch = WordBuffer(count: parameters.digitSize * n, pool: pool)
         for digit in 0..<digitCount {
             let range = parameters.digitRange(digit, level: level)
             let converter = parameters.modUpConverters[level][digit]
@@ -72,7 +105,12 @@ struct KeySwitcher {
             }
             let inputs = range.map { coeff + $0 * n }
             converter.convert(input: inputs, output: outputs, degree: n, scratch: scratch.words, executor: executor)
-            executor.forEach(outputs.count) { t in tables[t].forward(outputs[t]) }
+            // Lazy output in [0, 4q) is fine for the inner product's 128-bit accumulation while
+            // digits · 4q · q < 2^128, i.e. up to 8 digits for q < 2^61.
+            let lazy = digitCount <= 8
+            executor.forEach(outputs.count) { t in
+                if lazy { tables[t].forwardLazy(outputs[t]) } else { tables[t].forward(outputs[t]) }
+            }
         }
         return result
     }
@@ -140,16 +178,15 @@ struct KeySwitcher {
         let n = ring.degree
         let k = ring.pModuli.count
         let table = parameters.modDownTable
-        let special = WordBuffer(count: k * n)
-        let converted = WordBuffer(count: (level + 1) * n)
-        let scratch = WordBuffer(count: k * n)
+        let special = WordBuffer(count: k * n, pool: pool)
+        let converted = WordBuffer(count: (level + 1) * n, pool: pool)
+        let scratch = WordBuffer(count: k * n, pool: pool)
         executor.forEach(k) { j in
             let p = special.words + j * n
             p.update(from: x + (level + 1 + j) * n, count: n)
             ring.pTables[j].inverse(p)
-            let modulus = ring.pModuli[j]
-            let half = table.halfPModP[j]
-            for c in 0..<n { p[c] = modulus.add(p[c], half) }
+            // + floor(P/2) (a constant polynomial: coefficient 0 only) turns the floor into rounding.
+            p[0] = ring.pModuli[j].add(p[0], table.halfPModP[j])
         }
         table.converter.convert(
             input: (0..<k).map { special.words + $0 * n },
@@ -184,7 +221,7 @@ struct KeySwitcher {
         out0: RNSPolynomial<Evaluation>, accumulate0: Bool, out1: RNSPolynomial<Evaluation>, accumulate1: Bool
     ) {
         let limbs = d.limbsPerDigit * d.degree
-        let acc = WordBuffer(count: 2 * limbs)
+        let acc = WordBuffer(count: 2 * limbs, pool: pool)
         innerProduct(d, key: key, permutation: permutation, acc0: acc.words, acc1: acc.words + limbs)
         modDown(acc.words, level: d.level, into: out0, accumulate: accumulate0)
         modDown(acc.words + limbs, level: d.level, into: out1, accumulate: accumulate1)

@@ -88,7 +88,7 @@ enum Sampler {
         poly.makeUnique()
         for i in 0..<poly.limbCount {
             let m = poly.modulus(i).value
-            let mask = m.bitWidth == 64 ? UInt64.max : (UInt64(1) << (64 - m.leadingZeroBitCount)) - 1
+            let mask = (UInt64(1) << (64 - m.leadingZeroBitCount)) &- 1
             let p = poly.limb(i)
             var c = 0
             while c < poly.degree {

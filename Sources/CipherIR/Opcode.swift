@@ -29,7 +29,32 @@ public enum Opcode: UInt16, Sendable, Hashable, Codable, CaseIterable, CustomStr
     case refresh = 0x0501
 
     /// The properties passes and the runtime query instead of switching on the op.
-    public var traits: OpTraits { OpTraits.table[self]! }
+    public var traits: OpTraits { OpTraits.byCode[denseIndex] }
+
+    /// Position in `allCases` (an index into the traits array without hashing).
+    var denseIndex: Int {
+        switch self {
+        case .input: return 0
+        case .output: return 1
+        case .constant: return 2
+        case .add: return 3
+        case .sub: return 4
+        case .negate: return 5
+        case .addPlain: return 6
+        case .addConst: return 7
+        case .mulPlain: return 8
+        case .mulConst: return 9
+        case .mul: return 10
+        case .relinearize: return 11
+        case .rescale: return 12
+        case .levelDown: return 13
+        case .rotate: return 14
+        case .rotateHoisted: return 15
+        case .conjugate: return 16
+        case .bootstrap: return 17
+        case .refresh: return 18
+        }
+    }
 
     /// The spelling in the text format.
     public var mnemonic: String { traits.mnemonic }
@@ -181,6 +206,9 @@ public struct OpTraits: Sendable, Hashable {
         /// Equal levels, equal scales (relative 1e-9) and equal slots.
         case levelsAndScales
     }
+
+    /// The traits in `Opcode.allCases` order, indexed by `denseIndex`.
+    static let byCode: [OpTraits] = Opcode.allCases.map { table[$0]! }
 
     /// The traits of every op; the single source of truth (ir-spec/cipher-ir.md mirrors it).
     static let table: [Opcode: OpTraits] = {

@@ -177,6 +177,15 @@ public struct MemoryPlan: Sendable, Hashable, Codable {
     public var isEmpty: Bool { bytes.isEmpty }
 }
 
+/// The id bound `emit` computed over the first `scannedCount` instructions (which it assumes were
+/// only appended to since; an edit that raises an earlier id without changing the count is caught
+/// by the verifier as a redefinition).
+struct ValueIDCache: Sendable, Equatable {
+    var scannedCount = 0
+    var bound = 0
+    static func == (lhs: ValueIDCache, rhs: ValueIDCache) -> Bool { true }
+}
+
 /// A CipherIR program: everything a plan file holds.
 ///
 /// Instructions are in execution order and in SSA form: every value id is defined by exactly one
@@ -192,6 +201,12 @@ public struct Program: Sendable, Equatable, Codable {
     public var instructions: [Instruction]
     public var types: ValueTypeTable
     public var memoryPlan: MemoryPlan
+    /// `emit`'s memory of the id bound; not part of the program's value (equality, coding).
+    var idCache = ValueIDCache()
+
+    enum CodingKeys: String, CodingKey {
+        case parameters, keys, inputs, outputs, constants, instructions, types, memoryPlan
+    }
 
     public init(
         parameters: PlanParameters? = nil, keys: KeyRequirements = KeyRequirements(), inputs: [TensorBinding] = [],
@@ -218,12 +233,19 @@ public struct Program: Sendable, Equatable, Codable {
     }
 
     /// Appends an instruction whose results get fresh ids (one past the largest so far), records
-    /// their facts when given, and returns the result ids.
+    /// their facts when given, and returns the result ids. Amortized O(1): the id bound is cached
+    /// for the instructions already scanned.
     @discardableResult
     public mutating func emit(_ opcode: Opcode, _ operands: [ValueID] = [], _ immediate: Immediate = .none, types resultTypes: [ValueType] = []) -> [ValueID] {
         var instruction = Instruction(opcode, operands: operands, immediate: immediate)
-        let first = valueIDBound
+        if idCache.scannedCount > instructions.count { idCache = ValueIDCache() }
+        for scanned in instructions[idCache.scannedCount...] {
+            for result in scanned.results { idCache.bound = max(idCache.bound, Int(result.raw) + 1) }
+        }
+        let first = idCache.bound
         instruction.results = (0..<instruction.expectedResultCount).map { ValueID(first + $0) }
+        idCache.bound = first + instruction.results.count
+        idCache.scannedCount = instructions.count + 1
         for (result, type) in zip(instruction.results, resultTypes) { types[result] = type }
         instructions.append(instruction)
         return instruction.results

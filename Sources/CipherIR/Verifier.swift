@@ -71,6 +71,8 @@ struct Verifier {
         checkUniqueNames(program.outputs, role: "output")
         for (index, entry) in program.constants.enumerated() { checkConstant(entry, index: index) }
 
+        definitionSite.reserveCapacity(program.instructions.count)
+        facts.reserveCapacity(program.instructions.count)
         for (index, instruction) in program.instructions.enumerated() {
             for result in instruction.results where definitionSite[result] == nil { definitionSite[result] = index }
         }

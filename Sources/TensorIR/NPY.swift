@@ -75,8 +75,11 @@ public enum NPY {
 
     /// Parses the bytes of a `.npy` file; `path` only names it in errors.
     public static func decode(_ data: Data, path: String = "<memory>") throws -> Tensor {
-        let bytes = [UInt8](data)
-        guard bytes.count >= 8, Array(bytes[0..<6]) == magic else { throw NPYError.notNPY(path: path) }
+        try data.withUnsafeBytes { try decode(bytes: $0, path: path) }
+    }
+
+    private static func decode(bytes: UnsafeRawBufferPointer, path: String) throws -> Tensor {
+        guard bytes.count >= 8, bytes.prefix(6).elementsEqual(magic) else { throw NPYError.notNPY(path: path) }
         let major = bytes[6], minor = bytes[7]
         let lengthBytes: Int
         switch (major, minor) {
@@ -93,7 +96,7 @@ public enum NPY {
         guard bytes.count >= headerStart + headerLength else {
             throw NPYError.malformedHeader(path: path, detail: "the header announces \(headerLength) bytes but the file ends first")
         }
-        guard let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)],
+        guard let header = String(bytes: UnsafeRawBufferPointer(rebasing: bytes[headerStart..<(headerStart + headerLength)]),
                                   encoding: major == 3 ? .utf8 : .isoLatin1) else {
             throw NPYError.malformedHeader(path: path, detail: "the header is not text")
         }
@@ -127,21 +130,19 @@ public enum NPY {
         guard bytes.count - dataStart >= expected else {
             throw NPYError.truncated(path: path, expectedBytes: expected, foundBytes: bytes.count - dataStart)
         }
-        let floats = bytes.withUnsafeBytes { raw -> [Float] in
-            let source = raw.baseAddress! + dataStart
-            return [Float](unsafeUninitializedCapacity: count) { output, initialized in
-                switch dtype {
-                case .float32:
-                    for index in 0..<count {
-                        output[index] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
-                    }
-                case .float64:
-                    for index in 0..<count {
-                        output[index] = Float(Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self))))
-                    }
+        let source = bytes.baseAddress! + dataStart
+        let floats = [Float](unsafeUninitializedCapacity: count) { output, initialized in
+            switch dtype {
+            case .float32:
+                for index in 0..<count {
+                    output[index] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
                 }
-                initialized = count
+            case .float64:
+                for index in 0..<count {
+                    output[index] = Float(Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self))))
+                }
             }
+            initialized = count
         }
         return Tensor(shape: shape, floats: floats)
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ONNXFrontend
 import TensorIR
 
 struct Dump: ParsableCommand {
@@ -40,7 +41,7 @@ struct Dump: ParsableCommand {
         let printer: ((String, TensorGraph) -> Void)? = printAfterAll
             ? { name, graph in printError("// ----- after \(name) -----\n" + TensorGraphPrinter.text(graph)) }
             : nil
-        let loaded = try loadModel(model, batchSize: batchSize, optimize: stage == .tensor, printAfterEach: printer)
+        let loaded = try loadModel(ONNXModel(contentsOf: model), batchSize: batchSize, optimize: stage == .tensor, printAfterEach: printer)
         let text: String
         switch format {
         case .text: text = TensorGraphPrinter.text(loaded.graph)

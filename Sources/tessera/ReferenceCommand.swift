@@ -47,14 +47,8 @@ struct Reference: ParsableCommand {
             return inputs[name]?.shape.first
         } ?? 1
 
-        let start = monotonicSeconds()
-        var graph = try onnx.makeGraph(batchSize: batchSize)
-        let imported = monotonicSeconds()
-        if noOptimize {
-            try ShapeInference.run(&graph)
-        } else {
-            try TensorPipeline.run(&graph)
-        }
+        let loaded = try loadModel(onnx, batchSize: batchSize, optimize: !noOptimize)
+        let graph = loaded.graph
         let optimized = monotonicSeconds()
         let executor = ReferenceExecutor(graph: graph, threads: threadOptions.resolved)
         let results = try executor.run(inputs: inputs)
@@ -71,7 +65,7 @@ struct Reference: ParsableCommand {
         }
         if stats {
             printError(String(format: "import %.3f s, passes %.3f s, execute %.3f s (%d threads), peak RSS %@",
-                              imported - start, optimized - imported, executed - optimized,
+                              loaded.importSeconds, loaded.passSeconds, executed - optimized,
                               threadOptions.resolved, formatBytes(peakResidentBytes())))
         }
     }

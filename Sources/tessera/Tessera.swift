@@ -5,6 +5,6 @@ struct Tessera: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Compile ONNX networks to CKKS homomorphic-encryption programs and run them.",
-        subcommands: [Inspect.self, Reference.self, Dump.self]
+        subcommands: [Inspect.self, Reference.self, Dump.self, Bench.self]
     )
 }

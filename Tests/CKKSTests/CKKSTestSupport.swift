@@ -32,8 +32,8 @@ final class TestContext: @unchecked Sendable {
             parameters: parameters, relinearizationKey: relinearizationKey, galoisKeys: galoisKeys, executor: executor)
     }
 
-    /// Shared small context: N = 2^11, 5 primes (q0 60 bits, 4 × 40 bits), 2 special primes, dnum 2.
-    static let small: TestContext = try! TestContext(.insecureTest(logN: 11, levels: 4, scaleBits: 40, dnum: 2))
+    /// Shared small context: N = 2^11, 5 primes (q0 60 bits, 4 × 40 bits), 2 special primes, dnum 3.
+    static let small: TestContext = try! TestContext(.insecureTest(logN: 11, levels: 4, scaleBits: 40))
 
     func randomValues(_ count: Int, seed: UInt64, range: ClosedRange<Double> = -1...1) -> [Complex<Double>] {
         var rng = ChaChaRandom(seed: seed)

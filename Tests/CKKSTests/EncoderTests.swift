@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct EncoderTests {
     @Test func encodeDecodeReaches40BitsAtScale2to50() throws {
-        let ctx = try TestContext(.insecureTest(logN: 12, levels: 2, scaleBits: 50, dnum: 1))
+        let ctx = try TestContext(.insecureTest(logN: 12, levels: 2, scaleBits: 50))
         let values = ctx.randomValues(ctx.parameters.slotCount, seed: 1)
         let pt = try ctx.encoder.encode(values, scale: 0x1p50)
         let bits = precisionBits(ctx.encoder.decode(pt), values)

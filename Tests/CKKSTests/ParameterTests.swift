@@ -17,7 +17,7 @@ import Testing
     @Test func secureParametersAreAccepted() throws {
         let p = try CKKSParameters(.n14Secure)
         #expect(p.logQP <= 438)
-        #expect(p.maxLevel == 8)
+        #expect(p.maxLevel == 7)
         let all = p.qPrimes + p.pPrimes
         #expect(Set(all).count == all.count)
         for q in all { #expect(q % UInt64(2 * p.degree) == 1) }
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func sparseSecretHasExactHammingWeight() throws {
-        let parameters = try CKKSParameters(.init(logN: 11, qBits: [50, 40], pBits: [50], secret: .sparseTernary(hammingWeight: 32), securityLevel: .insecureForTestingOnly))
+        let parameters = try CKKSParameters(.init(logN: 11, qBits: [50, 40], pBits: [50], dnum: 2, secret: .sparseTernary(hammingWeight: 32), securityLevel: .insecureForTestingOnly))
         var keygen = KeyGenerator(parameters: parameters, seed: 5)
         let sk = keygen.secretKey()
         #expect(sk.coefficients.filter { $0 != 0 }.count == 32)

@@ -115,6 +115,7 @@ import Testing
         for opcode in Opcode.allCases {
             let traits = opcode.traits
             #expect(Opcode(rawValue: opcode.rawValue) == opcode)
+            #expect(Opcode.allCases[opcode.denseIndex] == opcode)
             #expect(Opcode(mnemonic: traits.mnemonic) == opcode)
             #expect((traits.resultKind == nil) == (traits.resultArity == .zero))
         }

@@ -1,0 +1,206 @@
+import CipherIR
+import CKKS
+import Foundation
+import ModularArithmetic
+
+/// An encoded constant-pool entry: the plaintext plus where it came from (so `addPlain` can encode
+/// the entry again at a ciphertext's exact scale).
+public struct CKKSConstant {
+    public let index: Int
+    public let entry: ConstantEntry
+    public let plaintext: Plaintext
+}
+
+/// Real CKKS execution with `CKKSEvaluator`.
+///
+/// Scales: the IR uses nominal primes 2^qBits[ℓ]; this backend keeps each ciphertext's exact scale.
+/// Where the IR says two scales agree but the exact ones differ by more than the evaluator's
+/// tolerance (e.g. x³ rescaled twice added to 0.5·x rescaled once), the second operand is relabeled
+/// with the first one's scale: its message is multiplied by Δ_b/Δ_a (relative 2^−(qBits−20) or so).
+/// `SimulatorBackend` models the same relabeling, so its error prediction includes it.
+public final class CKKSBackend: Backend {
+    public typealias Cipher = Ciphertext
+    public typealias Plain = CKKSConstant
+
+    /// Decrypts, applies a function slot-wise and re-encrypts at a level with the default scale
+    /// (the key holder of a client-aided `refresh`).
+    public typealias RefreshHandler = (_ ciphertext: Ciphertext, _ function: RefreshFunction, _ level: Int, _ slots: Int) throws -> Ciphertext
+
+    public let parameters: CKKSParameters
+    public let evaluator: CKKSEvaluator
+    public let encoder: CKKSEncoder
+    /// Serves `refresh`; nil makes a `refresh` instruction fail with `refreshNeedsKeyHolder`.
+    public var refreshHandler: RefreshHandler?
+    /// Slot count of the operand of each `refresh` instruction (by instruction index).
+    let refreshSlots: [Int: Int]
+    private var constants: [Int: CKKSConstant] = [:]
+    private var reencoded: [String: Plaintext] = [:]
+    /// How many times a scale was relabeled (diagnostics).
+    public private(set) var relabeledScales = 0
+
+    /// - Parameters:
+    ///   - program: the plan (its constant pool is encoded on first use and cached).
+    ///   - relinearizationKey / galoisKeys: the evaluation keys (nil when the plan needs none).
+    public init(parameters: CKKSParameters, program: Program, relinearizationKey: RelinearizationKey?, galoisKeys: GaloisKeys?,
+                threads: Int = 1) {
+        let executor = ParallelExecutor(threads: threads)
+        self.parameters = parameters
+        evaluator = CKKSEvaluator(parameters: parameters, relinearizationKey: relinearizationKey, galoisKeys: galoisKeys, executor: executor)
+        encoder = CKKSEncoder(parameters: parameters, executor: executor)
+        refreshSlots = refreshOperandSlots(program)
+    }
+
+    // MARK: encoding helpers
+
+    /// Encodes a slot vector (length dividing N/2) replicated over the N/2 slots.
+    public func encode(_ vector: [Double], level: Int, scale: Double) throws -> Plaintext {
+        try encoder.encode(Packing.replicate(vector, toSlotCount: parameters.slotCount), scale: scale, level: level)
+    }
+
+    /// The first `slots` slots of a decrypted plaintext.
+    public func decode(_ plaintext: Plaintext, slots: Int) -> [Double] {
+        Array(encoder.decodeReal(plaintext).prefix(slots))
+    }
+
+    /// A key holder for `refresh` with this secret key (decrypt, apply, encrypt at `level`).
+    public func keyHolder(secretKey: SecretKey, seed: UInt64? = nil) -> RefreshHandler {
+        let decryptor = CKKSDecryptor(parameters: parameters, secretKey: secretKey, executor: evaluator.executor)
+        let encryptor = CKKSEncryptor(parameters: parameters, secretKey: secretKey, seed: seed, executor: evaluator.executor)
+        return { [unowned self] ciphertext, function, level, slots in
+            let values = self.decode(try decryptor.decrypt(ciphertext), slots: slots).map(function.apply)
+            return try encryptor.encrypt(try self.encode(values, level: level, scale: self.parameters.defaultScale))
+        }
+    }
+
+    // MARK: Backend
+
+    public func constant(_ entry: ConstantEntry, index: Int) throws -> CKKSConstant {
+        if let cached = constants[index] { return cached }
+        let encoded = CKKSConstant(index: index, entry: entry, plaintext: try encode(entry.values, level: entry.level, scale: entry.scale))
+        constants[index] = encoded
+        return encoded
+    }
+
+    /// b with a's scale when they agree nominally but not within the evaluator's tolerance.
+    private func aligned(_ b: Ciphertext, to a: Ciphertext) -> Ciphertext {
+        if abs(a.scale - b.scale) <= CKKSEvaluator.scaleTolerance * max(a.scale, b.scale) { return b }
+        relabeledScales += 1
+        return Ciphertext(polynomials: b.polynomials, scale: a.scale)
+    }
+
+    public func add(_ a: Ciphertext, _ b: Ciphertext) throws -> Ciphertext { try evaluator.adding(a, aligned(b, to: a)) }
+    public func subtract(_ a: Ciphertext, _ b: Ciphertext) throws -> Ciphertext { try evaluator.subtracting(a, aligned(b, to: a)) }
+    public func negate(_ a: Ciphertext) throws -> Ciphertext { try evaluator.negated(a) }
+
+    public func addPlain(_ a: Ciphertext, _ p: CKKSConstant) throws -> Ciphertext {
+        var plaintext = p.plaintext
+        if abs(a.scale - plaintext.scale) > CKKSEvaluator.scaleTolerance * max(a.scale, plaintext.scale) {
+            // Encode the entry again at the ciphertext's exact scale (the IR's scales agree nominally).
+            let key = "\(p.index)@\(a.level)@\(a.scale.bitPattern)"
+            if let cached = reencoded[key] {
+                plaintext = cached
+            } else {
+                plaintext = try encode(p.entry.values, level: a.level, scale: a.scale)
+                reencoded[key] = plaintext
+            }
+        }
+        return try evaluator.adding(a, plaintext)
+    }
+
+    public func addConstant(_ a: Ciphertext, _ value: Double) throws -> Ciphertext { try evaluator.adding(a, constant: value) }
+    public func multiplyPlain(_ a: Ciphertext, _ p: CKKSConstant) throws -> Ciphertext { try evaluator.multiplying(a, p.plaintext) }
+    public func multiplyConstant(_ a: Ciphertext, _ value: Double, scale: Double) throws -> Ciphertext {
+        try evaluator.multiplying(a, constant: value, constantScale: scale)
+    }
+
+    public func multiply(_ a: Ciphertext, _ b: Ciphertext) throws -> Ciphertext {
+        var out = Ciphertext(parameters: parameters, level: min(a.level, b.level), degree: 2)
+        try evaluator.multiply(a, b, into: &out)
+        return out
+    }
+
+    public func relinearize(_ a: Ciphertext) throws -> Ciphertext { try evaluator.relinearized(a) }
+    public func rescale(_ a: Ciphertext) throws -> Ciphertext { try evaluator.rescaled(a) }
+    public func levelDown(_ a: Ciphertext, to level: Int) throws -> Ciphertext {
+        var out = a
+        try evaluator.dropLevel(&out, to: level)
+        return out
+    }
+    public func rotate(_ a: Ciphertext, by step: Int) throws -> Ciphertext { try evaluator.rotated(a, by: step) }
+    public func rotateHoisted(_ a: Ciphertext, by steps: [Int]) throws -> [Ciphertext] { try evaluator.rotateHoisted(a, by: steps) }
+    public func conjugate(_ a: Ciphertext) throws -> Ciphertext { try evaluator.conjugated(a) }
+
+    public func bootstrap(_ a: Ciphertext, to level: Int) throws -> Ciphertext {
+        throw RuntimeError.unsupported(
+            "bootstrap is not implemented by the CKKS target yet (issue 7); use a client-aided refresh or a plan without bootstrapping")
+    }
+
+    public func refresh(_ a: Ciphertext, function: RefreshFunction, level: Int, instruction: Int) throws -> Ciphertext {
+        guard let refreshHandler else { throw RuntimeError.refreshNeedsKeyHolder(instruction: instruction) }
+        return try refreshHandler(a, function, level, refreshSlots[instruction] ?? parameters.slotCount)
+    }
+
+    // MARK: storage (raw limbs)
+
+    /// Header: polynomial count u32 · level u32 · scale f64 · 16 reserved bytes; then the limbs
+    /// (polynomial-major, limb-major, N UInt64 each), so the limb data stays 32-byte aligned.
+    static let headerBytes = 32
+
+    public func storedByteCount(of a: Ciphertext) -> Int {
+        CKKSBackend.headerBytes + a.polynomials.count * (a.level + 1) * parameters.degree * 8
+    }
+
+    public func store(_ a: Ciphertext, into buffer: UnsafeMutableRawBufferPointer) {
+        let base = buffer.baseAddress!
+        base.storeBytes(of: UInt32(a.polynomials.count).littleEndian, toByteOffset: 0, as: UInt32.self)
+        base.storeBytes(of: UInt32(a.level).littleEndian, toByteOffset: 4, as: UInt32.self)
+        base.storeBytes(of: a.scale.bitPattern.littleEndian, toByteOffset: 8, as: UInt64.self)
+        (base + 16).initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        let n = parameters.degree
+        var words = (base + CKKSBackend.headerBytes).assumingMemoryBound(to: UInt64.self)
+        for polynomial in a.polynomials {
+            for limb in 0...a.level {
+                polynomial.limbValues(limb).withUnsafeBufferPointer { words.update(from: $0.baseAddress!, count: n) }
+                words += n
+            }
+        }
+    }
+
+    public func load(_ buffer: UnsafeRawBufferPointer) throws -> Ciphertext {
+        guard buffer.count >= CKKSBackend.headerBytes else { throw RuntimeError.unsupported("stored ciphertext shorter than its header") }
+        let base = buffer.baseAddress!
+        let count = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        let level = Int(UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+        let scale = Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        let n = parameters.degree
+        guard (2...3).contains(count), level <= parameters.maxLevel,
+              buffer.count == CKKSBackend.headerBytes + count * (level + 1) * n * 8 else {
+            throw RuntimeError.unsupported("stored ciphertext header does not match its size")
+        }
+        var words = (base + CKKSBackend.headerBytes).assumingMemoryBound(to: UInt64.self)
+        var polynomials: [RNSPolynomial<Evaluation>] = []
+        for _ in 0..<count {
+            var polynomial = RNSPolynomial<Evaluation>(ring: parameters.ring, level: level)
+            for limb in 0...level {
+                polynomial.setLimb(limb, Array(UnsafeBufferPointer(start: words, count: n)))
+                words += n
+            }
+            polynomials.append(polynomial)
+        }
+        return Ciphertext(polynomials: polynomials, scale: scale)
+    }
+
+    public func memoryBytes(of a: Ciphertext) -> Int { a.polynomials.count * (a.level + 1) * parameters.degree * 8 }
+}
+
+/// The slot count of each `refresh` instruction's operand, by instruction index (from the verifier's
+/// type inference).
+func refreshOperandSlots(_ program: Program) -> [Int: Int] {
+    guard program.instructions.contains(where: { $0.opcode == .refresh }) else { return [:] }
+    let types = program.inferredTypes()
+    var slots: [Int: Int] = [:]
+    for (index, instruction) in program.instructions.enumerated() where instruction.opcode == .refresh {
+        if let count = types[instruction.operands[0]].slots { slots[index] = count }
+    }
+    return slots
+}

@@ -1,0 +1,197 @@
+import CipherIR
+import Foundation
+import PersistentMemory
+
+/// One executed instruction, reported to `Interpreter.observer` (progress bars, traces).
+public struct InstructionEvent: Sendable {
+    public var index: Int
+    public var count: Int
+    public var opcode: Opcode
+    /// Monotonic seconds at the start of the instruction and its duration.
+    public var start: Double
+    public var duration: Double
+    /// Value-store bytes now in DRAM and in the pool (after the instruction and its frees).
+    public var dramBytes: Int
+    public var poolBytes: Int
+    /// Bytes the live ciphertexts would occupy in a CKKS run (`Backend.memoryBytes`).
+    public var liveBytes: Int
+}
+
+/// Counters of one run.
+public struct RunStatistics: Sendable {
+    public var instructions = 0
+    public var seconds = 0.0
+    /// Largest sum of `Backend.memoryBytes` over the live ciphertexts.
+    public var peakLiveBytes = 0
+    /// Largest number of live ciphertexts.
+    public var peakLiveValues = 0
+    /// The value store's counters at the end of the run.
+    public var store = TieredStoreStatistics()
+    public init() {}
+}
+
+/// The outcome of a run: the output ciphertexts, per output binding and ciphertext index.
+public struct RunResult<Cipher> {
+    public var outputs: [[Cipher]]
+    public var statistics: RunStatistics
+}
+
+/// Runs a verified CipherIR program over a backend.
+///
+/// Ciphertext values live in a `TieredStore` (DRAM, and the PMem pool when the store has one) as the
+/// backend's raw bytes; each value is freed right after its last use, precomputed from the
+/// instruction stream. Plaintext values (encoded constants) stay in DRAM.
+public final class Interpreter<B: Backend> {
+    public let program: Program
+    public let backend: B
+    public let store: TieredStore
+    /// Called after every instruction (on the interpreter's thread).
+    public var observer: ((InstructionEvent) -> Void)?
+
+    /// Index of the last instruction reading each value id (−1: never read).
+    public let lastUse: [Int]
+
+    /// - Parameter program: a program that passed the verifier (`PlanFile.read` verifies).
+    public init(program: Program, backend: B, store: TieredStore = TieredStore()) {
+        self.program = program
+        self.backend = backend
+        self.store = store
+        lastUse = Interpreter.lastUses(program)
+    }
+
+    /// For each value id, the index of the last instruction that reads it (−1 if none).
+    public static func lastUses(_ program: Program) -> [Int] {
+        var last = [Int](repeating: -1, count: program.valueIDBound)
+        for (index, instruction) in program.instructions.enumerated() {
+            for operand in instruction.operands where Int(operand.raw) < last.count { last[Int(operand.raw)] = index }
+        }
+        return last
+    }
+
+    /// Runs the program. `input(binding, ciphertext)` supplies ciphertext `ciphertext` of input
+    /// binding `binding` when the `input` instruction reads it.
+    public func run(input: (_ binding: Int, _ ciphertext: Int) throws -> B.Cipher) throws -> RunResult<B.Cipher> {
+        var outputs: [[B.Cipher?]] = program.outputs.map { [B.Cipher?](repeating: nil, count: $0.ciphertextCount) }
+        var plains: [UInt32: B.Plain] = [:]
+        var liveBytes: [UInt32: Int] = [:]
+        var statistics = RunStatistics()
+        var live = 0
+        let began = runtimeClockSeconds()
+        let count = program.instructions.count
+        defer { for id in liveBytes.keys { store.free(Int(id)) } }
+
+        func cipher(_ id: ValueID, _ index: Int) throws -> B.Cipher {
+            guard store.contains(Int(id.raw)) else { throw RuntimeError.missingValue(instruction: index, value: id.raw) }
+            return try backend.load(try store.get(Int(id.raw)))
+        }
+        func plain(_ id: ValueID, _ index: Int) throws -> B.Plain {
+            guard let value = plains[id.raw] else { throw RuntimeError.missingValue(instruction: index, value: id.raw) }
+            return value
+        }
+        func put(_ id: ValueID, _ value: B.Cipher) throws {
+            let bytes = backend.storedByteCount(of: value)
+            let buffer = try store.reserve(Int(id.raw), byteCount: bytes)
+            backend.store(value, into: buffer)
+            let modeled = backend.memoryBytes(of: value)
+            liveBytes[id.raw] = modeled
+            live += modeled
+        }
+
+        for (index, instruction) in program.instructions.enumerated() {
+            let start = runtimeClockSeconds()
+            let ops = instruction.operands
+            do {
+                switch instruction.opcode {
+                case .input:
+                    let (binding, ciphertext) = instruction.binding!
+                    try put(instruction.result, try input(binding, ciphertext))
+                case .output:
+                    let (binding, ciphertext) = instruction.binding!
+                    outputs[binding][ciphertext] = try cipher(ops[0], index)
+                case .constant:
+                    let entryIndex = instruction.constantIndex!
+                    plains[instruction.result.raw] = try backend.constant(program.constants[entryIndex], index: entryIndex)
+                case .add:
+                    try put(instruction.result, try backend.add(try cipher(ops[0], index), try cipher(ops[1], index)))
+                case .sub:
+                    try put(instruction.result, try backend.subtract(try cipher(ops[0], index), try cipher(ops[1], index)))
+                case .negate:
+                    try put(instruction.result, try backend.negate(try cipher(ops[0], index)))
+                case .addPlain:
+                    try put(instruction.result, try backend.addPlain(try cipher(ops[0], index), try plain(ops[1], index)))
+                case .addConst:
+                    try put(instruction.result, try backend.addConstant(try cipher(ops[0], index), instruction.scalar!))
+                case .mulPlain:
+                    try put(instruction.result, try backend.multiplyPlain(try cipher(ops[0], index), try plain(ops[1], index)))
+                case .mulConst:
+                    try put(instruction.result, try backend.multiplyConstant(
+                        try cipher(ops[0], index), instruction.scalar!, scale: instruction.scalarScale!))
+                case .mul:
+                    try put(instruction.result, try backend.multiply(try cipher(ops[0], index), try cipher(ops[1], index)))
+                case .relinearize:
+                    try put(instruction.result, try backend.relinearize(try cipher(ops[0], index)))
+                case .rescale:
+                    try put(instruction.result, try backend.rescale(try cipher(ops[0], index)))
+                case .levelDown:
+                    try put(instruction.result, try backend.levelDown(try cipher(ops[0], index), to: instruction.targetLevel!))
+                case .rotate:
+                    try put(instruction.result, try backend.rotate(try cipher(ops[0], index), by: instruction.rotationSteps[0]))
+                case .rotateHoisted:
+                    let rotated = try backend.rotateHoisted(try cipher(ops[0], index), by: instruction.rotationSteps)
+                    for (result, value) in zip(instruction.results, rotated) { try put(result, value) }
+                case .conjugate:
+                    try put(instruction.result, try backend.conjugate(try cipher(ops[0], index)))
+                case .bootstrap:
+                    try put(instruction.result, try backend.bootstrap(try cipher(ops[0], index), to: instruction.targetLevel!))
+                case .refresh:
+                    let function = try RefreshFunction(name: instruction.functionName!)
+                    try put(instruction.result, try backend.refresh(
+                        try cipher(ops[0], index), function: function, level: instruction.targetLevel!, instruction: index))
+                }
+            } catch let error as RuntimeError {
+                throw error
+            } catch {
+                throw RuntimeError.instructionFailed(instruction: index, opcode: instruction.opcode.mnemonic, reason: "\(error)")
+            }
+            statistics.peakLiveBytes = max(statistics.peakLiveBytes, live)
+            statistics.peakLiveValues = max(statistics.peakLiveValues, liveBytes.count)
+            // Free what this instruction read for the last time, and results nobody reads.
+            for id in ops + instruction.results where lastUse[Int(id.raw)] <= index {
+                if let bytes = liveBytes.removeValue(forKey: id.raw) {
+                    live -= bytes
+                    store.free(Int(id.raw))
+                }
+                plains.removeValue(forKey: id.raw)
+            }
+            if let observer {
+                let end = runtimeClockSeconds()
+                observer(InstructionEvent(
+                    index: index, count: count, opcode: instruction.opcode, start: start, duration: end - start,
+                    dramBytes: store.statistics.dramBytes, poolBytes: store.statistics.poolBytes, liveBytes: live))
+            }
+        }
+        statistics.instructions = count
+        statistics.seconds = runtimeClockSeconds() - began
+        statistics.store = store.statistics
+        var complete: [[B.Cipher]] = []
+        for (bindingIndex, binding) in outputs.enumerated() {
+            var values: [B.Cipher] = []
+            for (ciphertext, value) in binding.enumerated() {
+                guard let value else {
+                    throw RuntimeError.missingTensor(
+                        "the plan never writes ciphertext \(ciphertext) of output '\(program.outputs[bindingIndex].name)'; the plan is incomplete")
+                }
+                values.append(value)
+            }
+            complete.append(values)
+        }
+        return RunResult(outputs: complete, statistics: statistics)
+    }
+}
+
+/// Monotonic wall-clock seconds.
+public func runtimeClockSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
+}

@@ -1,0 +1,337 @@
+import CipherIR
+import CKKS
+import Foundation
+import ModularArithmetic
+
+/// The container of every key and tensor file the client/server commands exchange:
+///
+///     magic      8 bytes  "TSRT" + kind tag ("SKEY" secret key, "PKEY" public key, "EKEY" evaluation
+///                         keys, "INPT" input ciphertexts, "OUTP" output ciphertexts)
+///     version    u32      1
+///     records    u32      number of records
+///     fingerprint u64     key files: the plan's key-set fingerprint; tensor files: the plan fingerprint
+///     length     u64      bytes of the records
+///     records             tag[4] · u32 0 · u64 length · payload · zero padding to 8
+///     crc        u32      CRC-32 (IEEE) of every preceding byte
+///
+/// Payloads are CKKS objects in their own envelope (`CKKSSerialization`: magic, version, parameter
+/// fingerprint, CRC). All integers little-endian. Files are written to a temporary file, flushed and
+/// renamed into place.
+public enum TesseraFile {
+    public static let version: UInt32 = 1
+    static let headerSize = 32
+
+    public enum Kind: String, Sendable, CaseIterable {
+        case secretKey = "SKEY"
+        case publicKey = "PKEY"
+        case evaluationKeys = "EKEY"
+        case inputs = "INPT"
+        case outputs = "OUTP"
+
+        public var description: String {
+            switch self {
+            case .secretKey: return "a secret key"
+            case .publicKey: return "a public key"
+            case .evaluationKeys: return "evaluation keys"
+            case .inputs: return "input ciphertexts"
+            case .outputs: return "output ciphertexts"
+            }
+        }
+
+        var magic: [UInt8] { Array("TSRT".utf8) + Array(rawValue.utf8) }
+    }
+
+    public struct Record: Sendable, Equatable {
+        public var tag: String
+        public var payload: [UInt8]
+        public init(tag: String, payload: [UInt8]) {
+            precondition(tag.utf8.count == 4, "a record tag is four ASCII bytes")
+            self.tag = tag
+            self.payload = payload
+        }
+    }
+
+    public static func encode(kind: Kind, fingerprint: UInt64, records: [Record]) -> [UInt8] {
+        var body: [UInt8] = []
+        for record in records {
+            body.append(contentsOf: Array(record.tag.utf8))
+            append(UInt32(0), to: &body)
+            append(UInt64(record.payload.count), to: &body)
+            body.append(contentsOf: record.payload)
+            body.append(contentsOf: [UInt8](repeating: 0, count: (8 - record.payload.count % 8) % 8))
+        }
+        var bytes = kind.magic
+        append(version, to: &bytes)
+        append(UInt32(records.count), to: &bytes)
+        append(fingerprint, to: &bytes)
+        append(UInt64(body.count), to: &bytes)
+        bytes.append(contentsOf: body)
+        append(CRC32.checksum(bytes), to: &bytes)
+        return bytes
+    }
+
+    /// Decodes and checks a file: magic, kind, version, length, checksum, fingerprint, records.
+    public static func decode(_ bytes: [UInt8], path: String, kind: Kind, fingerprint: UInt64?) throws(RuntimeError) -> [Record] {
+        func fail(_ problem: RuntimeError.FileProblem) -> RuntimeError { .file(path: path, reason: problem) }
+        guard bytes.count >= 4, Array(bytes[0..<4]) == Array("TSRT".utf8) else {
+            if bytes.count >= 8, Array(bytes[0..<8]) == PlanFile.magic { throw fail(.wrongKind(expected: kind.description, found: "a plan")) }
+            if bytes.count >= 4, Array(bytes[0..<4]) == CKKSSerialization.magic {
+                throw fail(.wrongKind(expected: kind.description + " in a Tessera file", found: "a bare CKKS object"))
+            }
+            throw fail(.notATesseraFile)
+        }
+        guard bytes.count >= headerSize + 4 else { throw fail(.truncated(needed: headerSize + 4, available: bytes.count)) }
+        let tag = String(decoding: bytes[4..<8], as: UTF8.self)
+        guard tag == kind.rawValue else {
+            throw fail(.wrongKind(expected: kind.description, found: Kind(rawValue: tag)?.description ?? "unknown kind '\(tag)'"))
+        }
+        let storedCRC = u32(bytes, bytes.count - 4)
+        let crcIntact = CRC32.checksum(Array(bytes[0..<(bytes.count - 4)])) == storedCRC
+        let fileVersion = u32(bytes, 8)
+        guard fileVersion == version else {
+            throw fail(crcIntact ? .unsupportedVersion(found: fileVersion, supported: version) : .checksumMismatch)
+        }
+        let count = Int(u32(bytes, 12))
+        let storedFingerprint = u64(bytes, 16)
+        let length = u64(bytes, 24)
+        guard length <= UInt64(Int.max - headerSize - 4), UInt64(bytes.count) == UInt64(headerSize + 4) + length else {
+            if UInt64(bytes.count) < UInt64(headerSize + 4) &+ length {
+                throw fail(.truncated(needed: headerSize + 4 + Int(clamping: length), available: bytes.count))
+            }
+            throw fail(.malformed("\(UInt64(bytes.count) - UInt64(headerSize + 4) - length) bytes after the records"))
+        }
+        guard crcIntact else { throw fail(.checksumMismatch) }
+        if let fingerprint, fingerprint != storedFingerprint { throw fail(.wrongPlan(expected: fingerprint, found: storedFingerprint)) }
+        var records: [Record] = []
+        var position = headerSize
+        let end = bytes.count - 4
+        for index in 0..<count {
+            guard position + 16 <= end else { throw fail(.malformed("record \(index) of \(count) is missing")) }
+            let recordTag = String(decoding: bytes[position..<(position + 4)], as: UTF8.self)
+            let recordLength = u64(bytes, position + 8)
+            position += 16
+            guard recordLength <= UInt64(end - position) else { throw fail(.malformed("record \(index) claims \(recordLength) bytes")) }
+            let payloadEnd = position + Int(recordLength)
+            records.append(Record(tag: recordTag.utf8.count == 4 ? recordTag : "????", payload: Array(bytes[position..<payloadEnd])))
+            position = payloadEnd + (8 - Int(recordLength) % 8) % 8
+        }
+        guard position == end else { throw fail(.malformed("\(end - position) bytes after the last record")) }
+        return records
+    }
+
+    public static func write(kind: Kind, fingerprint: UInt64, records: [Record], to path: String) throws(RuntimeError) {
+        do {
+            try PlanFile.writeAtomically(encode(kind: kind, fingerprint: fingerprint, records: records), to: path)
+        } catch {
+            if case .io(let failedPath, let operation, let reason) = error { throw .io(path: failedPath, operation: operation, reason: reason) }
+            throw .io(path: path, operation: "write", reason: "\(error)")
+        }
+    }
+
+    public static func read(path: String, kind: Kind, fingerprint: UInt64?) throws(RuntimeError) -> [Record] {
+        let bytes: [UInt8]
+        do { bytes = try PlanFile.readBytes(path: path) } catch {
+            if case .io(let failedPath, let operation, let reason) = error { throw .io(path: failedPath, operation: operation, reason: reason) }
+            throw .io(path: path, operation: "read", reason: "\(error)")
+        }
+        return try decode(bytes, path: path, kind: kind, fingerprint: fingerprint)
+    }
+
+    static func append(_ value: UInt32, to bytes: inout [UInt8]) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    static func append(_ value: UInt64, to bytes: inout [UInt8]) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) } }
+    static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) } }
+}
+
+/// Keys, inputs and outputs of one plan, read and written through `TesseraFile`.
+public struct PlanSession {
+    public let program: Program
+    public let parameters: CKKSParameters
+    public let keySetFingerprint: UInt64
+    public let planFingerprint: UInt64
+
+    /// - Parameter checkSecurity: validate the plan's security preset against the HE standard.
+    public init(program: Program, checkSecurity: Bool = true) throws(RuntimeError) {
+        self.program = program
+        parameters = try program.ckksParameters(checkSecurity: checkSecurity)
+        keySetFingerprint = program.keySetFingerprint
+        planFingerprint = program.planFingerprint
+    }
+
+    public init(program: Program, parameters: CKKSParameters) {
+        self.program = program
+        self.parameters = parameters
+        keySetFingerprint = program.keySetFingerprint
+        planFingerprint = program.planFingerprint
+    }
+
+    /// Every key the plan needs. Throws `unsupported` for bootstrapping keys (CKKS bootstrapping is issue 7).
+    public struct Keys {
+        public var secretKey: SecretKey
+        public var publicKey: PublicKey
+        public var relinearizationKey: RelinearizationKey?
+        public var galoisKeys: GaloisKeys?
+    }
+
+    public func generateKeys(seed: UInt64? = nil, threads: Int = 1) throws(RuntimeError) -> Keys {
+        if program.keys.bootstrapping {
+            throw .unsupported("the plan needs bootstrapping keys, which the CKKS target does not generate yet (issue 7)")
+        }
+        var generator = KeyGenerator(parameters: parameters, seed: seed, executor: ParallelExecutor(threads: threads))
+        let secretKey = generator.secretKey()
+        let publicKey = generator.publicKey(secretKey)
+        let relinearization = program.keys.relinearization ? generator.relinearizationKey(secretKey) : nil
+        let needsGalois = !program.keys.rotationSteps.isEmpty || program.keys.conjugation
+        let galois = needsGalois
+            ? generator.galoisKeys(secretKey, rotations: program.keys.rotationSteps, conjugation: program.keys.conjugation) : nil
+        return Keys(secretKey: secretKey, publicKey: publicKey, relinearizationKey: relinearization, galoisKeys: galois)
+    }
+
+    // MARK: key files
+
+    public func writeSecretKey(_ key: SecretKey, to path: String) throws(RuntimeError) {
+        try TesseraFile.write(kind: .secretKey, fingerprint: keySetFingerprint,
+                              records: [.init(tag: "SK  ", payload: key.serialized(parameters: parameters))], to: path)
+    }
+
+    public func writePublicKey(_ key: PublicKey, to path: String) throws(RuntimeError) {
+        try TesseraFile.write(kind: .publicKey, fingerprint: keySetFingerprint,
+                              records: [.init(tag: "PK  ", payload: key.serialized(parameters: parameters))], to: path)
+    }
+
+    /// Only public material: the relinearization key and the Galois keys.
+    public func writeEvaluationKeys(relinearizationKey: RelinearizationKey?, galoisKeys: GaloisKeys?, to path: String) throws(RuntimeError) {
+        var records: [TesseraFile.Record] = []
+        if let relinearizationKey { records.append(.init(tag: "RLK ", payload: relinearizationKey.serialized(parameters: parameters))) }
+        if let galoisKeys { records.append(.init(tag: "GAL ", payload: galoisKeys.serialized(parameters: parameters))) }
+        try TesseraFile.write(kind: .evaluationKeys, fingerprint: keySetFingerprint, records: records, to: path)
+    }
+
+    private func ckks<T>(_ path: String, _ body: () throws -> T) throws(RuntimeError) -> T {
+        do { return try body() } catch { throw .file(path: path, reason: .ckks("\(error)")) }
+    }
+
+    private func single(_ records: [TesseraFile.Record], tag: String, path: String) throws(RuntimeError) -> [UInt8] {
+        guard records.count == 1, records[0].tag == tag else {
+            throw .file(path: path, reason: .malformed("expected one '\(tag)' record, found \(records.map(\.tag))"))
+        }
+        return records[0].payload
+    }
+
+    public func readSecretKey(path: String, threads: Int = 1) throws(RuntimeError) -> SecretKey {
+        let payload = try single(try TesseraFile.read(path: path, kind: .secretKey, fingerprint: keySetFingerprint), tag: "SK  ", path: path)
+        return try ckks(path) { try SecretKey(deserializing: payload, parameters: parameters, executor: ParallelExecutor(threads: threads)) }
+    }
+
+    public func readPublicKey(path: String) throws(RuntimeError) -> PublicKey {
+        let payload = try single(try TesseraFile.read(path: path, kind: .publicKey, fingerprint: keySetFingerprint), tag: "PK  ", path: path)
+        return try ckks(path) { try PublicKey(deserializing: payload, parameters: parameters) }
+    }
+
+    /// Reads evaluation keys and checks that they cover the plan's needs.
+    public func readEvaluationKeys(path: String) throws(RuntimeError) -> (relinearization: RelinearizationKey?, galois: GaloisKeys?) {
+        let records = try TesseraFile.read(path: path, kind: .evaluationKeys, fingerprint: keySetFingerprint)
+        var relinearization: RelinearizationKey?
+        var galois: GaloisKeys?
+        for record in records {
+            switch record.tag {
+            case "RLK ": relinearization = try ckks(path) { try RelinearizationKey(deserializing: record.payload, parameters: parameters) }
+            case "GAL ": galois = try ckks(path) { try GaloisKeys(deserializing: record.payload, parameters: parameters) }
+            default: throw .file(path: path, reason: .malformed("unknown record '\(record.tag)'"))
+            }
+        }
+        if program.keys.relinearization, relinearization == nil {
+            throw .file(path: path, reason: .malformed("the plan needs a relinearization key and the file has none; run tessera keygen again"))
+        }
+        var needed = Set(program.keys.rotationSteps.map { parameters.galoisElement(forRotation: $0) })
+        needed.remove(1)
+        if program.keys.conjugation { needed.insert(parameters.conjugationGaloisElement) }
+        let missing = needed.subtracting(galois?.galoisElements ?? [])
+        if !missing.isEmpty {
+            throw .file(path: path, reason: .malformed("Galois keys for elements \(missing.sorted()) are missing; run tessera keygen again"))
+        }
+        return (relinearization, galois)
+    }
+
+    // MARK: tensor files
+
+    /// Writes ciphertexts of the plan's inputs (`kind: .inputs`) or outputs (`.outputs`): one
+    /// record per ciphertext, `u32 binding · u32 ciphertext · CKKS ciphertext`.
+    public func writeCiphertexts(_ ciphertexts: [[Ciphertext]], kind: TesseraFile.Kind, to path: String) throws(RuntimeError) {
+        var records: [TesseraFile.Record] = []
+        for (binding, list) in ciphertexts.enumerated() {
+            for (index, ciphertext) in list.enumerated() {
+                var payload: [UInt8] = []
+                TesseraFile.append(UInt32(binding), to: &payload)
+                TesseraFile.append(UInt32(index), to: &payload)
+                payload.append(contentsOf: ciphertext.serialized(parameters: parameters))
+                records.append(.init(tag: "CT  ", payload: payload))
+            }
+        }
+        try TesseraFile.write(kind: kind, fingerprint: planFingerprint, records: records, to: path)
+    }
+
+    /// Reads the ciphertexts of the plan's inputs or outputs; checks that every ciphertext of every
+    /// binding is present once, at the binding's level (inputs) and degree 1.
+    public func readCiphertexts(path: String, kind: TesseraFile.Kind) throws(RuntimeError) -> [[Ciphertext]] {
+        let bindings = kind == .inputs ? program.inputs : program.outputs
+        let records = try TesseraFile.read(path: path, kind: kind, fingerprint: planFingerprint)
+        var result = bindings.map { [Ciphertext?](repeating: nil, count: $0.ciphertextCount) }
+        for record in records {
+            guard record.tag == "CT  ", record.payload.count >= 8 else { throw .file(path: path, reason: .malformed("a record is not a ciphertext")) }
+            let binding = Int(TesseraFile.u32(record.payload, 0)), index = Int(TesseraFile.u32(record.payload, 4))
+            guard binding < bindings.count, index < bindings[binding].ciphertextCount, result[binding][index] == nil else {
+                throw .file(path: path, reason: .malformed("ciphertext \(index) of binding \(binding) is out of range or repeated"))
+            }
+            let ciphertext = try ckks(path) { try Ciphertext(deserializing: Array(record.payload[8...]), parameters: parameters) }
+            guard ciphertext.degree == 1 else { throw .file(path: path, reason: .malformed("a ciphertext has degree \(ciphertext.degree)")) }
+            if kind == .inputs, let level = bindings[binding].level, ciphertext.level != level {
+                throw .file(path: path, reason: .malformed(
+                    "ciphertext \(index) of '\(bindings[binding].name)' is at level \(ciphertext.level); the plan reads it at level \(level)"))
+            }
+            result[binding][index] = ciphertext
+        }
+        var complete: [[Ciphertext]] = []
+        for (binding, list) in result.enumerated() {
+            var values: [Ciphertext] = []
+            for (index, value) in list.enumerated() {
+                guard let value else {
+                    throw .file(path: path, reason: .malformed("ciphertext \(index) of '\(bindings[binding].name)' is missing"))
+                }
+                values.append(value)
+            }
+            complete.append(values)
+        }
+        return complete
+    }
+
+    // MARK: client
+
+    /// Level and scale at which the client encrypts input binding `binding`.
+    public func inputLevelAndScale(_ binding: TensorBinding) -> (level: Int, scale: Double) {
+        (binding.level ?? parameters.maxLevel, binding.scale ?? parameters.defaultScale)
+    }
+
+    /// Packs and encrypts a tensor for each input binding (by name; row-major values).
+    public func encryptInputs(_ tensors: [String: (shape: [Int], values: [Double])], encryptor: CKKSEncryptor) throws -> [[Ciphertext]] {
+        let encoder = CKKSEncoder(parameters: parameters, executor: encryptor.executor)
+        return try program.inputs.map { binding in
+            guard let tensor = tensors[binding.name] else {
+                throw RuntimeError.missingTensor("no array given for plan input '\(binding.name)' (shape \(binding.shape))")
+            }
+            let (level, scale) = inputLevelAndScale(binding)
+            return try Packing.pack(tensor.values, shape: tensor.shape, into: binding).map { vector in
+                try encryptor.encrypt(try encoder.encode(Packing.replicate(vector, toSlotCount: parameters.slotCount), scale: scale, level: level))
+            }
+        }
+    }
+
+    /// Decrypts and unpacks every output binding: name → row-major values (shape = the binding's).
+    public func decryptOutputs(_ ciphertexts: [[Ciphertext]], decryptor: CKKSDecryptor) throws -> [(binding: TensorBinding, values: [Double])] {
+        let encoder = CKKSEncoder(parameters: parameters, executor: decryptor.executor)
+        return try zip(program.outputs, ciphertexts).map { binding, list in
+            let vectors = try list.map { Array(encoder.decodeReal(try decryptor.decrypt($0)).prefix(binding.slots)) }
+            return (binding, try Packing.unpack(vectors, from: binding))
+        }
+    }
+}

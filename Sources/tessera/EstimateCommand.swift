@@ -1,0 +1,50 @@
+import ArgumentParser
+import CipherIR
+import Foundation
+import Runtime
+
+struct Estimate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict a plan's time and memory: ops by kind, keys and their bytes, peak memory, time from the cost model."
+    )
+
+    @Argument(help: "The plan file (.tsp).")
+    var plan: String
+
+    @Option(name: .customLong("cost-table"), help: "Per-op times from `tessera bench ckks --json` (default: built-in estimates).")
+    var costTable: String?
+
+    func run() throws {
+        let program = try loadPlan(plan)
+        let table = try costTable.map { try CostTable(contentsOf: $0) } ?? .defaults
+        let estimate = try PlanRunner.estimate(program: program, table: table)
+        print(estimateReport(estimate, parameters: try program.requireParameters(), keys: program.keys))
+    }
+}
+
+/// The text `tessera estimate` and `tessera run --backend cost` print.
+func estimateReport(_ estimate: PlanRunner.Estimate, parameters: PlanParameters, keys: KeyRequirements? = nil) -> String {
+    var lines: [String] = []
+    lines.append("parameters:   N = 2^\(parameters.logN), L = \(parameters.maxLevel), qBits \(parameters.qBits), pBits \(parameters.pBits), dnum \(parameters.dnum)")
+    lines.append("instructions: \(estimate.instructionCount)")
+    for (opcode, count) in estimate.countByOp.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        let ms = estimate.millisecondsByOp[opcode] ?? 0
+        lines.append("  " + opcode.mnemonic.padding(toLength: 14, withPad: " ", startingAt: 0)
+            + String(format: "%6d   %10.3f ms", count, ms))
+    }
+    let sizes = estimate.keySizes
+    var keyLine = "keys:         "
+    if let keys {
+        var names: [String] = []
+        if keys.relinearization { names.append("relinearization") }
+        if !keys.rotationSteps.isEmpty { names.append("rotations \(keys.rotationSteps)") }
+        if keys.conjugation { names.append("conjugation") }
+        if keys.bootstrapping { names.append("bootstrapping") }
+        keyLine += (names.isEmpty ? "none" : names.joined(separator: ", ")) + "; "
+    }
+    keyLine += "relinearization \(formatBytes(sizes.relinearizationBytes)), \(sizes.galoisKeyCount) Galois keys × \(formatBytes(sizes.galoisKeyBytes)) = \(formatBytes(sizes.totalEvaluationKeyBytes))"
+    lines.append(keyLine)
+    lines.append("memory:       peak live ciphertexts \(formatBytes(estimate.peakCiphertextBytes)) (\(estimate.peakLiveCiphertexts) values), constants \(formatBytes(estimate.constantBytes)), eval keys \(formatBytes(sizes.totalEvaluationKeyBytes)); peak \(formatBytes(estimate.peakMemoryBytes))")
+    lines.append(String(format: "time:         %.3f ms predicted (one thread, cost model)", estimate.predictedMilliseconds))
+    return lines.joined(separator: "\n")
+}
