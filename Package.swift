@@ -4,8 +4,15 @@ import PackageDescription
 // Hot loops (NTT, key switching, convolution) rely on whole-module optimization in release builds and on
 // unchecked arithmetic only where the code uses wrapping operators explicitly. Debug builds of these targets are
 // optimized too, so `swift test` runs CKKS and the reference executor at a useful speed (checks stay on).
+// On x86-64, LLVM's cmov converter turns the conditional subtractions of modular arithmetic into branches that
+// mispredict on random residues; keeping cmov makes CKKS key switching about 10% faster.
+#if arch(x86_64)
+let releaseCodegen: [String] = ["-Xllvm", "-x86-cmov-converter=false"]
+#else
+let releaseCodegen: [String] = []
+#endif
 let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-wmo"] + releaseCodegen, .when(configuration: .release)),
     .unsafeFlags(["-O"], .when(configuration: .debug)),
 ]
 
@@ -42,6 +49,8 @@ let package = Package(
             dependencies: ["ModularArithmetic", .product(name: "Numerics", package: "swift-numerics")],
             swiftSettings: fastMath
         ),
+        // math
+        .target(name: "PolyApprox", swiftSettings: fastMath),
         // tensor IR and front end
         .target(name: "TensorIR", swiftSettings: fastMath),
         .target(name: "ONNXFrontend", dependencies: ["TensorIR", "ONNXProto", "CProtobufC"]),
@@ -49,6 +58,11 @@ let package = Package(
         .target(name: "CipherIR"),
         .systemLibrary(name: "CPmem2", pkgConfig: "libpmem2", providers: [.apt(["libpmem2-dev"])]),
         .target(name: "PersistentMemory", dependencies: ["CPmem2"], linkerSettings: [.linkedLibrary("pmem2")]),
+        .target(
+            name: "Compiler",
+            dependencies: ["TensorIR", "CipherIR", "PolyApprox"],
+            swiftSettings: fastMath
+        ),
         .target(
             name: "Runtime",
             dependencies: ["CipherIR", "CKKS", "PersistentMemory", "TensorIR"],
@@ -58,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TensorIR", "ONNXFrontend", "CKKS", "ModularArithmetic", "CipherIR", "Runtime", "PersistentMemory",
+                "TensorIR", "ONNXFrontend", "CKKS", "ModularArithmetic", "CipherIR", "Runtime", "PersistentMemory", "Compiler", "PolyApprox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -70,6 +84,8 @@ let package = Package(
         .testTarget(name: "CKKSTests", dependencies: ["CKKS", "ModularArithmetic"]),
         .testTarget(name: "CipherIRTests", dependencies: ["CipherIR"]),
         .testTarget(name: "PersistentMemoryTests", dependencies: ["PersistentMemory"]),
+        .testTarget(name: "PolyApproxTests", dependencies: ["PolyApprox"]),
+        .testTarget(name: "CompilerTests", dependencies: ["Compiler", "TensorIR", "CipherIR", "PolyApprox"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CipherIR", "CKKS", "PersistentMemory"]),
         .testTarget(name: "TesseraCLITests", dependencies: ["tessera"]),
     ]

@@ -11,8 +11,52 @@ final class BasisConverter: @unchecked Sendable {
     let puncturedInverseShoup: [UInt64]
     /// (Q/q_i) mod t_j, row-major [target][source].
     let puncturedProducts: UnsafeMutablePointer<UInt64>
+    /// (Q/q_i) · 2^64 mod t_j (Montgomery form), row-major [target][source]; used when
+    /// `montgomery` holds.
+    let puncturedProductsMontgomery: UnsafeMutablePointer<UInt64>
+    /// t_j^(-1) mod 2^64.
+    let targetInverses: [UInt64]
+    /// Σ_i q_i < 2^64: every accumulated sum Σ_i y_i · c_i (y_i < q_i, c_i < t) is below t · 2^64,
+    /// so one Montgomery reduction (two multiplications) replaces the 128-bit Barrett reduction.
+    let montgomery: Bool
 
-    init(source: [Modulus], targets: [Modulus]) {
+    /// t^(-1) mod 2^64 for odd t (Newton iteration, each step doubles the correct low bits).
+    static func inverseModWord(_ t: UInt64) -> UInt64 {
+        var x = t  // correct to 3 bits
+        for _ in 0..<5 { x = x &* (2 &- t &* x) }
+        return x
+    }
+
+    /// (high · 2^64 + low) · 2^(-64) mod t for high < t (Montgomery reduction), in [0, t).
+    @inline(__always)
+    static func montgomeryReduce(high: UInt64, low: UInt64, _ t: UInt64, _ tInverse: UInt64) -> UInt64 {
+        let m = low &* tInverse
+        let r = high &- m.multipliedFullWidth(by: t).high  // in (−t, t): low words cancel exactly
+        return Int64(bitPattern: r) < 0 ? r &+ t : r
+    }
+
+    /// - Parameter scaleOutputByWord: multiply every output by 2^64 mod t (ModUp for the
+    ///   Montgomery inner product of key switching), at no cost: folded into the constants.
+    /// out[c] = Σ_i y[i·n + c] · row[i] · 2^(-64) mod t for c < n (Montgomery; see `montgomery`).
+    @inline(__always)
+    static func montgomeryRow(
+        _ k: Int, _ y: UnsafeMutablePointer<UInt64>, _ n: Int, _ row: UnsafeMutablePointer<UInt64>,
+        _ out: UnsafeMutablePointer<UInt64>, _ t: UInt64, _ tInverse: UInt64
+    ) {
+        for c in 0..<n {
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for i in 0..<k {
+                let p = y[i &* n &+ c].multipliedFullWidth(by: row[i])
+                let (s, overflow) = low.addingReportingOverflow(p.low)
+                low = s
+                high &+= p.high &+ (overflow ? 1 : 0)
+            }
+            out[c] = montgomeryReduce(high: high, low: low, t, tInverse)
+        }
+    }
+
+    init(source: [Modulus], targets: [Modulus], scaleOutputByWord: Bool = false) {
         self.source = source
         self.targets = targets
         var inv: [UInt64] = []
@@ -33,12 +77,32 @@ final class BasisConverter: @unchecked Sendable {
                 for (j, qj) in source.enumerated() where j != i {
                     product = modulus.multiply(product, modulus.reduce(qj.value))
                 }
-                puncturedProducts[t * source.count + i] = product
+                puncturedProducts[t * source.count + i] =
+                    scaleOutputByWord ? modulus.multiply(product, modulus.reduce(high: 1, low: 0)) : product
+            }
+        }
+        var sum: UInt64 = 0
+        var fits = true
+        for q in source {
+            let (s, o) = sum.addingReportingOverflow(q.value)
+            sum = s
+            if o { fits = false }
+        }
+        montgomery = fits && source.count > 1
+        targetInverses = targets.map { BasisConverter.inverseModWord($0.value) }
+        puncturedProductsMontgomery = .allocate(capacity: max(1, source.count * targets.count))
+        for (t, modulus) in targets.enumerated() {
+            let r = modulus.reduce(high: 1, low: 0)  // 2^64 mod t
+            for i in 0..<source.count {
+                puncturedProductsMontgomery[t * source.count + i] = modulus.multiply(puncturedProducts[t * source.count + i], r)
             }
         }
     }
 
-    deinit { puncturedProducts.deallocate() }
+    deinit {
+        puncturedProducts.deallocate()
+        puncturedProductsMontgomery.deallocate()
+    }
 
     /// Converts N coefficients. `input[i]` points to the limb of source modulus i (coefficient form,
     /// values in [0, q_i)); `output[j]` receives the limb for target j in [0, t_j).
@@ -65,6 +129,23 @@ final class BasisConverter: @unchecked Sendable {
             if k == 1 {
                 let f = row[0]
                 for c in 0..<n { out[c] = modulus.multiply(scratch[c], f) }
+                return
+            }
+            if self.montgomery {
+                let mrow = self.puncturedProductsMontgomery + t * k
+                let tv = modulus.value
+                let tInverse = self.targetInverses[t]
+                // Constant source counts get a fully unrolled accumulation (no inner loop overhead).
+                switch k {
+                case 2: BasisConverter.montgomeryRow(2, scratch, n, mrow, out, tv, tInverse)
+                case 3: BasisConverter.montgomeryRow(3, scratch, n, mrow, out, tv, tInverse)
+                case 4: BasisConverter.montgomeryRow(4, scratch, n, mrow, out, tv, tInverse)
+                case 5: BasisConverter.montgomeryRow(5, scratch, n, mrow, out, tv, tInverse)
+                case 6: BasisConverter.montgomeryRow(6, scratch, n, mrow, out, tv, tInverse)
+                case 7: BasisConverter.montgomeryRow(7, scratch, n, mrow, out, tv, tInverse)
+                case 8: BasisConverter.montgomeryRow(8, scratch, n, mrow, out, tv, tInverse)
+                default: BasisConverter.montgomeryRow(k, scratch, n, mrow, out, tv, tInverse)
+                }
                 return
             }
             // Lazy 128-bit accumulation: at most 2^122 per term, so up to 64 terms fit.

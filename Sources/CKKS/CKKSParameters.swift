@@ -140,6 +140,10 @@ public final class CKKSParameters: @unchecked Sendable, Equatable, CustomStringC
     @usableFromInline let modDownTable: ModDownTable
     /// modUpConverters[level][digit]
     @usableFromInline let modUpConverters: [[BasisConverter]]
+    /// Key switching keeps the ModUp output multiplied by 2^64 so that the inner product ends in a
+    /// Montgomery reduction: holds when dnum · 2 · max(q, p) < 2^64 (each sum of dnum products of a
+    /// lazy value below 4q and a key residue below q stays under 2q · 2^64) and dnum ≤ 8.
+    let montgomeryKeySwitch: Bool
 
     public init(_ literal: CKKSParametersLiteral) throws {
         guard (10...17).contains(literal.logN) else {
@@ -224,6 +228,9 @@ public final class CKKSParameters: @unchecked Sendable, Equatable, CustomStringC
         let pModuli = ring.pModuli
         rescaleTables = (0..<qModuli.count).map { RescaleTable(moduli: qModuli, level: $0) }
         modDownTable = ModDownTable(qModuli: qModuli, pModuli: pModuli)
+        let largest = (qModuli + pModuli).map(\.value).max() ?? 0
+        let bound = UInt64(2 * literal.dnum).multipliedReportingOverflow(by: largest)
+        montgomeryKeySwitch = literal.dnum <= 8 && !bound.overflow
         var converters: [[BasisConverter]] = []
         let digitPrimes = digitSize
         for level in 0..<qModuli.count {
@@ -233,7 +240,7 @@ public final class CKKSParameters: @unchecked Sendable, Equatable, CustomStringC
                 let end = min(start + digitPrimes, level + 1)
                 let source = Array(qModuli[start..<end])
                 let targets = Array(qModuli[0..<start]) + Array(qModuli[end..<(level + 1)]) + pModuli
-                perDigit.append(BasisConverter(source: source, targets: targets))
+                perDigit.append(BasisConverter(source: source, targets: targets, scaleOutputByWord: montgomeryKeySwitch))
                 start = end
             }
             converters.append(perDigit)

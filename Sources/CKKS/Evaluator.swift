@@ -71,7 +71,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         let degree = max(a.degree, b.degree)
         var polys = out.polynomials
         out.polynomials = []
-        while polys.count < degree + 1 { polys.append(RNSPolynomial(ring: parameters.ring, level: level)) }
+        while polys.count < degree + 1 { polys.append(.uninitialized(ring: parameters.ring, level: level)) }
         if polys.count > degree + 1 { polys.removeLast(polys.count - degree - 1) }
         for k in 0...degree {
             if k <= a.degree && k <= b.degree {
@@ -168,7 +168,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         guard pt.polynomial.ring === parameters.ring else { throw CKKSError.parameterMismatch }
         try checkScales(ct.scale, pt.scale)
         let level = min(ct.level, pt.level)
-        var destination = out.polynomials.first ?? RNSPolynomial(ring: parameters.ring, level: level)
+        var destination = out.polynomials.first ?? .uninitialized(ring: parameters.ring, level: level)
         out.polynomials = []
         combine(ct.polynomials[0], pt.polynomial, level: level, into: &destination, op)
         var polys = ct.polynomials
@@ -184,7 +184,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         out = ct
         let c = (value * ct.scale).rounded()
         var c0 = out.polynomials[0]
-        out.polynomials[0] = RNSPolynomial(ring: parameters.ring, level: 0)
+        out.polynomials[0] = .uninitialized(ring: parameters.ring, level: 0)
         c0.makeUnique()
         let p = c0
         executor.forEach(p.qCount) { i in
@@ -216,7 +216,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         var polys = out.polynomials
         out.polynomials = []
         let count = ct.polynomials.count
-        while polys.count < count { polys.append(RNSPolynomial(ring: parameters.ring, level: level)) }
+        while polys.count < count { polys.append(.uninitialized(ring: parameters.ring, level: level)) }
         if polys.count > count { polys.removeLast(polys.count - count) }
         let n = parameters.degree
         for k in 0..<count {
@@ -225,7 +225,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
             executor.forEach(level + 1) { i in
                 let q = parameters.ring.qModuli[i]
                 let x = a.limb(i), y = b.limb(i), r = o.limb(i)
-                for c in 0..<n { r[c] = q.multiply(x[c], y[c]) }
+                for c in 0..<n { r[c] = q.multiplyReduced(x[c], y[c]) }
             }
         }
         out.polynomials = polys
@@ -278,7 +278,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         let level = min(a.level, b.level)
         var polys = out.polynomials
         out.polynomials = []
-        while polys.count < 3 { polys.append(RNSPolynomial(ring: parameters.ring, level: level)) }
+        while polys.count < 3 { polys.append(.uninitialized(ring: parameters.ring, level: level)) }
         if polys.count > 3 { polys.removeLast(polys.count - 3) }
         for k in 0..<3 { polys[k].prepareForOverwrite(level: level) }
         tensor(a, b, level: level, d0: polys[0], d1: polys[1], d2: polys[2])
@@ -472,7 +472,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         let level = ct.level
         var polys = out.polynomials
         out.polynomials = []
-        while polys.count < 2 { polys.append(RNSPolynomial(ring: parameters.ring, level: level)) }
+        while polys.count < 2 { polys.append(.uninitialized(ring: parameters.ring, level: level)) }
         if polys.count > 2 { polys.removeLast(polys.count - 2) }
         polys[0].prepareForOverwrite(level: level)
         polys[1].prepareForOverwrite(level: level)
@@ -511,8 +511,9 @@ public final class CKKSEvaluator: @unchecked Sendable {
         guard decomposition.level == ct.level else {
             throw CKKSError.levelMismatch("decomposition at level \(decomposition.level), ciphertext at \(ct.level)")
         }
-        var c0 = RNSPolynomial<Evaluation>(ring: parameters.ring, level: ct.level)
-        let c1 = RNSPolynomial<Evaluation>(ring: parameters.ring, level: ct.level)
+        // Both are overwritten in full: c0 by the permutation, c1 by ModDown (accumulate: false).
+        var c0 = RNSPolynomial<Evaluation>.uninitialized(ring: parameters.ring, level: ct.level)
+        let c1 = RNSPolynomial<Evaluation>.uninitialized(ring: parameters.ring, level: ct.level)
         perm.indices.withUnsafeBufferPointer { p in
             ct.polynomials[0].applyingPermutation(p.baseAddress!, into: &c0, executor: executor)
             switcher.apply(decomposition, key: key, permutation: p.baseAddress!,

@@ -51,8 +51,11 @@ public final class KeySwitchDecomposition: @unchecked Sendable {
     let limbsPerDigit: Int
     let degree: Int
     let buffer: WordBuffer
+    /// Limbs hold (value · 2^64 mod q) in [0, 4q): the inner product then reduces with Montgomery.
+    let scaledByWord: Bool
 
-    init(level: Int, digitCount: Int, specialCount: Int, degree: Int, pool: ScratchPool? = nil) {
+    init(level: Int, digitCount: Int, specialCount: Int, degree: Int, scaledByWord: Bool, pool: ScratchPool? = nil) {
+        self.scaledByWord = scaledByWord
         self.level = level
         self.digitCount = digitCount
         limbsPerDigit = level + 1 + specialCount
@@ -80,19 +83,32 @@ struct KeySwitcher {
         let n = ring.degree
         let specialCount = ring.pModuli.count
         let digitCount = parameters.digitCount(atLevel: level)
-        let result = KeySwitchDecomposition(level: level, digitCount: digitCount, specialCount: specialCount, degree: n, pool: pool)
+        let scaled = parameters.montgomeryKeySwitch
+        let result = KeySwitchDecomposition(
+            level: level, digitCount: digitCount, specialCount: specialCount, degree: n, scaledByWord: scaled, pool: pool)
         let coefficients = WordBuffer(count: (level + 1) * n, pool: pool)
         let coeff = coefficients.words
         let qTables = ring.qTables
         executor.forEach(level + 1) { i in
             (coeff + i * n).update(from: c.limb(i), count: n)
-            qTables[i].inverse(coeff + i * n)
+            qTables[i].inverseLazy(coeff + i * n)  // [0, 2q): the conversion starts with a Shoup product, which accepts any word
         }
         let scratch = WordBuffer(count: parameters.digitSize * n, pool: pool)
         for digit in 0..<digitCount {
             let range = parameters.digitRange(digit, level: level)
             let converter = parameters.modUpConverters[level][digit]
-            for i in range { result.limb(digit, i).update(from: c.limb(i), count: n) }
+            if scaled {
+                executor.forEach(range.count) { r in
+                    let i = range.lowerBound + r
+                    let q = ring.qModuli[i]
+                    let w = q.reduce(high: 1, low: 0)  // 2^64 mod q
+                    let ws = q.shoupPrecompute(w)
+                    let src = c.limb(i), dst = result.limb(digit, i)
+                    for k in 0..<n { dst[k] = q.multiplyShoupLazy(src[k], w, ws) }  // [0, 2q)
+                }
+            } else {
+                for i in range { result.limb(digit, i).update(from: c.limb(i), count: n) }
+            }
             var outputs: [UnsafeMutablePointer<UInt64>] = []
             var tables: [NTTTables] = []
             for i in 0...level where !range.contains(i) {
@@ -135,7 +151,21 @@ struct KeySwitcher {
                     ptrs[3 * j + 1] = key.b[j].limb(keyLimb)
                     ptrs[3 * j + 2] = key.a[j].limb(keyLimb)
                 }
-                if let perm = permutation {
+                if d.scaledByWord {
+                    // Σ_j d_j · k_j < 2q · 2^64 (see CKKSParameters.montgomeryKeySwitch); d_j carries a
+                    // factor 2^64 that the Montgomery reduction removes.
+                    let q = modulus.value
+                    let qInverse = BasisConverter.inverseModWord(q)
+                    let perm = permutation
+                    // Constant digit counts get a fully unrolled loop.
+                    switch digits {
+                    case 1: Self.montgomeryInnerRow(1, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
+                    case 2: Self.montgomeryInnerRow(2, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
+                    case 3: Self.montgomeryInnerRow(3, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
+                    case 4: Self.montgomeryInnerRow(4, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
+                    default: Self.montgomeryInnerRow(digits, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
+                    }
+                } else if let perm = permutation {
                     for c in 0..<n {
                         let src = Int(perm[c])
                         var h0: UInt64 = 0, l0: UInt64 = 0, h1: UInt64 = 0, l1: UInt64 = 0
@@ -168,6 +198,41 @@ struct KeySwitcher {
                     }
                 }
             }
+        }
+    }
+
+    /// out0[c] = Σ_j d_j[π(c)] · b_j[c], out1[c] = Σ_j d_j[π(c)] · a_j[c] (π = permutation or identity)
+    /// with d_j scaled by 2^64 and a Montgomery reduction: each sum stays below 2q · 2^64
+    /// (CKKSParameters.montgomeryKeySwitch). `ptrs` holds (d_j, b_j, a_j) limb pointers.
+    @inline(__always)
+    static func montgomeryInnerRow(
+        _ digits: Int, _ ptrs: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>>, _ permutation: UnsafePointer<Int32>?,
+        _ n: Int, _ out0: UnsafeMutablePointer<UInt64>, _ out1: UnsafeMutablePointer<UInt64>, _ q: UInt64, _ qInverse: UInt64
+    ) {
+        @inline(__always) func reduce(_ h: UInt64, _ l: UInt64) -> UInt64 {
+            let m = l &* qInverse
+            var r = h &- m.multipliedFullWidth(by: q).high  // (−q, 2q)
+            r &+= UInt64(bitPattern: Int64(bitPattern: r) >> 63) & q  // [0, 2q)
+            return r >= q ? r &- q : r
+        }
+        @inline(__always) func body(_ c: Int, _ src: Int) {
+            var h0: UInt64 = 0, l0: UInt64 = 0, h1: UInt64 = 0, l1: UInt64 = 0
+            for j in 0..<digits {
+                let x = ptrs[3 &* j][src]
+                let p0 = x.multipliedFullWidth(by: ptrs[3 &* j &+ 1][c])
+                let p1 = x.multipliedFullWidth(by: ptrs[3 &* j &+ 2][c])
+                let (s0, o0) = l0.addingReportingOverflow(p0.low)
+                l0 = s0; h0 &+= p0.high &+ (o0 ? 1 : 0)
+                let (s1, o1) = l1.addingReportingOverflow(p1.low)
+                l1 = s1; h1 &+= p1.high &+ (o1 ? 1 : 0)
+            }
+            out0[c] = reduce(h0, l0)
+            out1[c] = reduce(h1, l1)
+        }
+        if let perm = permutation {
+            for c in 0..<n { body(c, Int(perm[c])) }
+        } else {
+            for c in 0..<n { body(c, c) }
         }
     }
 

@@ -62,6 +62,13 @@ public struct RNSPolynomial<Form: PolynomialForm>: Sendable {
         self.qCapacity = qCapacity
     }
 
+    /// A Q-only polynomial at `level` whose contents are garbage (outputs that are overwritten in
+    /// full): skips zeroing megabytes of fresh memory.
+    static func uninitialized(ring: RNSRing, level: Int) -> RNSPolynomial {
+        RNSPolynomial(ring: ring, storage: PolynomialStorage(degree: ring.degree, limbCapacity: level + 1, zeroed: false),
+                      qCount: level + 1, pCount: 0, qCapacity: level + 1)
+    }
+
     public var degree: Int { ring.degree }
     public var level: Int { qCount - 1 }
     public var limbCount: Int { qCount + pCount }
@@ -284,7 +291,7 @@ extension RNSPolynomial where Form == Evaluation {
         executor.forEach(limbCount) { i in
             let m = me.modulus(i)
             let a = me.limb(i), b = other.limb(i)
-            for c in 0..<me.degree { a[c] = m.multiply(a[c], b[c]) }
+            for c in 0..<me.degree { a[c] = m.multiplyReduced(a[c], b[c]) }
         }
     }
 
@@ -297,7 +304,7 @@ extension RNSPolynomial where Form == Evaluation {
         executor.forEach(limbCount) { i in
             let m = me.modulus(i)
             let r = me.limb(i), x = a.limb(i), y = b.limb(i)
-            for c in 0..<me.degree { r[c] = m.add(r[c], m.multiply(x[c], y[c])) }
+            for c in 0..<me.degree { r[c] = m.add(r[c], m.multiplyReduced(x[c], y[c])) }
         }
     }
 

@@ -18,6 +18,9 @@ public struct Modulus: Sendable, Hashable, CustomStringConvertible {
     public let barrett64: UInt64
     /// Number of significant bits of q.
     public let bitWidth: Int
+    /// floor(2^(63 + bitWidth) / q) < 2^64 (0 for q < 4 or a power of two): the one-word Barrett
+    /// constant of `reduceProduct`.
+    public let productBarrett: UInt64
 
     /// Largest supported modulus (exclusive): lazy NTT butterflies keep values below 4q < 2^63.
     public static let maximumValue: UInt64 = 1 << 61
@@ -32,6 +35,12 @@ public struct Modulus: Sendable, Hashable, CustomStringConvertible {
         barrettLow = l
         barrett64 = h  // floor(2^64 / q) since q ≥ 2
         bitWidth = UInt64.bitWidth - value.leadingZeroBitCount
+        // 2^(63 + b) / q: the dividend's high word is 2^(b − 1); below 2^64 unless q is a power of two.
+        if bitWidth >= 3 && value & (value &- 1) != 0 {
+            productBarrett = value.dividingFullWidth((high: UInt64(1) << (bitWidth - 1), low: 0)).quotient
+        } else {
+            productBarrett = 0
+        }
     }
 
     public var description: String { "Modulus(\(value))" }
@@ -63,6 +72,30 @@ public struct Modulus: Sendable, Hashable, CustomStringConvertible {
         if r >= value { r &-= value }
         if r >= value { r &-= value }
         return r
+    }
+
+    /// (high · 2^64 + low) mod q for values below 2^(2·bitWidth + 2): a product of two values below
+    /// 2q, or a sum of two products of residues below q. One-word Barrett: with b = bitWidth,
+    /// x' = floor(x / 2^(b−1)) < 2^(b+3) ≤ 2^64 and the quotient estimate mulhi(x', floor(2^(63+b)/q))
+    /// is at most 3 below floor(x / q), so three conditional subtractions finish (4q < 2^63). One
+    /// wide and one low multiplication instead of the three wide ones of `reduce(high:low:)`.
+    @inlinable @inline(__always)
+    public func reduceProduct(high: UInt64, low: UInt64) -> UInt64 {
+        if productBarrett == 0 { return reduce(high: high, low: low) }
+        let shift = UInt64(bitWidth &- 1)
+        let top = (high &<< (64 &- shift)) | (low &>> shift)
+        let estimate = top.multipliedFullWidth(by: productBarrett).high
+        var r = low &- estimate &* value  // < 4q
+        let twoQ = value &<< 1
+        r = r >= twoQ ? r &- twoQ : r
+        return r >= value ? r &- value : r
+    }
+
+    /// a · b mod q for a, b < 2q (see `reduceProduct`).
+    @inlinable @inline(__always)
+    public func multiplyReduced(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let p = a.multipliedFullWidth(by: b)
+        return reduceProduct(high: p.high, low: p.low)
     }
 
     // MARK: arithmetic on canonical residues (inputs in [0, q))

@@ -84,6 +84,10 @@ public final class NTTTables: @unchecked Sendable {
     }
 
     /// Forward NTT leaving values in [0, 4q). Input < 2q.
+    ///
+    /// Stages are fused in pairs (radix 4): each pass loads four values, applies the two
+    /// butterflies of stage m and the two of stage 2m in registers and stores them, halving the
+    /// memory traffic of the radix-2 loop. An odd stage count starts with one radix-2 stage.
     @inlinable
     public func forwardLazy(_ a: UnsafeMutablePointer<UInt64>) {
         let q = modulus.value
@@ -91,36 +95,55 @@ public final class NTTTables: @unchecked Sendable {
         let n = degree
         var t = n >> 1
         var m = 1
+        if logDegree & 1 == 1 {
+            let w = rootPowers[1]
+            let wShoup = rootPowersShoup[1]
+            let y = a + t
+            for j in 0..<t { Self.butterfly(a + j, y + j, w, wShoup, q, twoQ) }
+            m = 2
+            t >>= 1
+        }
         while m < n {
-            if t >= 4 {
-                for i in 0..<m {
-                    let w = rootPowers[m + i]
-                    let wShoup = rootPowersShoup[m + i]
-                    var x = a + 2 * i * t
-                    var y = x + t
-                    for _ in 0..<(t >> 2) {
-                        Self.butterfly(x, y, w, wShoup, q, twoQ)
-                        Self.butterfly(x + 1, y + 1, w, wShoup, q, twoQ)
-                        Self.butterfly(x + 2, y + 2, w, wShoup, q, twoQ)
-                        Self.butterfly(x + 3, y + 3, w, wShoup, q, twoQ)
-                        x += 4
-                        y += 4
-                    }
-                }
-            } else {
-                for i in 0..<m {
-                    let w = rootPowers[m + i]
-                    let wShoup = rootPowersShoup[m + i]
-                    let x = a + 2 * i * t
-                    let y = x + t
-                    for j in 0..<t {
-                        Self.butterfly(x + j, y + j, w, wShoup, q, twoQ)
-                    }
+            // Stages m and 2m over blocks of 2t: groups i of stage m, sub-groups 2i, 2i + 1 of stage 2m.
+            let half = t >> 1
+            for i in 0..<m {
+                let w1 = rootPowers[m + i], w1s = rootPowersShoup[m + i]
+                let w2 = rootPowers[2 &* m + 2 &* i], w2s = rootPowersShoup[2 &* m + 2 &* i]
+                let w3 = rootPowers[2 &* m + 2 &* i + 1], w3s = rootPowersShoup[2 &* m + 2 &* i + 1]
+                let p0 = a + 2 &* i &* t
+                let p1 = p0 + half, p2 = p0 + t, p3 = p2 + half
+                for j in 0..<half {
+                    var x0 = p0[j], x1 = p1[j], x2 = p2[j], x3 = p3[j]
+                    (x0, x2) = Self.butterflyValues(x0, x2, w1, w1s, q, twoQ)
+                    (x1, x3) = Self.butterflyValues(x1, x3, w1, w1s, q, twoQ)
+                    (x0, x1) = Self.butterflyValues(x0, x1, w2, w2s, q, twoQ)
+                    (x2, x3) = Self.butterflyValues(x2, x3, w3, w3s, q, twoQ)
+                    p0[j] = x0; p1[j] = x1; p2[j] = x2; p3[j] = x3
                 }
             }
-            m &<<= 1
-            t &>>= 1
+            m &<<= 2
+            t &>>= 2
         }
+    }
+
+    @inlinable @inline(__always)
+    static func butterflyValues(
+        _ x: UInt64, _ y: UInt64, _ w: UInt64, _ wShoup: UInt64, _ q: UInt64, _ twoQ: UInt64
+    ) -> (UInt64, UInt64) {
+        let u = x >= twoQ ? x &- twoQ : x
+        let h = y.multipliedFullWidth(by: wShoup).high
+        let tw = y &* w &- h &* q  // [0, 2q)
+        return (u &+ tw, u &+ twoQ &- tw)
+    }
+
+    @inlinable @inline(__always)
+    static func inverseButterflyValues(
+        _ x: UInt64, _ y: UInt64, _ w: UInt64, _ wShoup: UInt64, _ q: UInt64, _ twoQ: UInt64
+    ) -> (UInt64, UInt64) {
+        let s = x &+ y
+        let d = x &+ twoQ &- y
+        let h = d.multipliedFullWidth(by: wShoup).high
+        return (s >= twoQ ? s &- twoQ : s, d &* w &- h &* q)
     }
 
     @inlinable @inline(__always)
@@ -149,6 +172,9 @@ public final class NTTTables: @unchecked Sendable {
     }
 
     /// Inverse NTT leaving values in [0, 2q).
+    ///
+    /// Stages n/2 … 2 are fused in pairs (radix 4) like the forward transform; the last stage is
+    /// fused with the scaling by N^(-1).
     @inlinable
     public func inverseLazy(_ a: UnsafeMutablePointer<UInt64>) {
         let q = modulus.value
@@ -156,35 +182,35 @@ public final class NTTTables: @unchecked Sendable {
         let n = degree
         var t = 1
         var m = n >> 1
-        while m > 1 {
-            if t >= 4 {
-                for i in 0..<m {
-                    let w = inverseRootPowers[m + i]
-                    let wShoup = inverseRootPowersShoup[m + i]
-                    var x = a + 2 * i * t
-                    var y = x + t
-                    for _ in 0..<(t >> 2) {
-                        Self.inverseButterfly(x, y, w, wShoup, q, twoQ)
-                        Self.inverseButterfly(x + 1, y + 1, w, wShoup, q, twoQ)
-                        Self.inverseButterfly(x + 2, y + 2, w, wShoup, q, twoQ)
-                        Self.inverseButterfly(x + 3, y + 3, w, wShoup, q, twoQ)
-                        x += 4
-                        y += 4
-                    }
-                }
-            } else {
-                for i in 0..<m {
-                    let w = inverseRootPowers[m + i]
-                    let wShoup = inverseRootPowersShoup[m + i]
-                    let x = a + 2 * i * t
-                    let y = x + t
-                    for j in 0..<t {
-                        Self.inverseButterfly(x + j, y + j, w, wShoup, q, twoQ)
-                    }
+        while m > 2 {
+            // Stages m (pairs at distance t) and m/2 (distance 2t) over blocks of 4t.
+            let groups = m >> 1
+            for i in 0..<groups {
+                let wa = inverseRootPowers[m + 2 &* i], was = inverseRootPowersShoup[m + 2 &* i]
+                let wb = inverseRootPowers[m + 2 &* i + 1], wbs = inverseRootPowersShoup[m + 2 &* i + 1]
+                let wc = inverseRootPowers[groups + i], wcs = inverseRootPowersShoup[groups + i]
+                let p0 = a + 4 &* i &* t
+                let p1 = p0 + t, p2 = p1 + t, p3 = p2 + t
+                for j in 0..<t {
+                    var x0 = p0[j], x1 = p1[j], x2 = p2[j], x3 = p3[j]
+                    (x0, x1) = Self.inverseButterflyValues(x0, x1, wa, was, q, twoQ)
+                    (x2, x3) = Self.inverseButterflyValues(x2, x3, wb, wbs, q, twoQ)
+                    (x0, x2) = Self.inverseButterflyValues(x0, x2, wc, wcs, q, twoQ)
+                    (x1, x3) = Self.inverseButterflyValues(x1, x3, wc, wcs, q, twoQ)
+                    p0[j] = x0; p1[j] = x1; p2[j] = x2; p3[j] = x3
                 }
             }
-            m &>>= 1
-            t &<<= 1
+            m &>>= 2
+            t &<<= 2
+        }
+        if m == 2 {
+            for i in 0..<2 {
+                let w = inverseRootPowers[2 + i]
+                let wShoup = inverseRootPowersShoup[2 + i]
+                let x = a + 2 &* i &* t
+                let y = x + t
+                for j in 0..<t { Self.inverseButterfly(x + j, y + j, w, wShoup, q, twoQ) }
+            }
         }
         // Last stage (m = 1) fused with the scaling by N^(-1).
         let w = inverseRootPowers[1]

@@ -33,7 +33,7 @@ public struct NoiseModel: Sendable {
         case .uniformTernary: secretWeight = 2.0 * Double(parameters.degree) / 3.0
         case .sparseTernary(let h): secretWeight = Double(h)
         }
-        primes = parameters.qPrimes.map(Double.init)
+        primes = parameters.qPrimes.map { Double($0) }
         log2Primes = parameters.qPrimes.map { Foundation.log2(Double($0)) }
         log2P = parameters.pPrimes.reduce(0.0) { $0 + Foundation.log2(Double($1)) }
         specialPrimeCount = parameters.pPrimes.count

@@ -5,7 +5,7 @@ import TensorIR
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a model's intermediate representation at a stage of the compiler."
+        abstract: "Print a model's intermediate representation at a stage of the compiler, or a plan file's CipherIR."
     )
 
     enum Stage: String, ExpressibleByArgument, CaseIterable {
@@ -19,7 +19,7 @@ struct Dump: ParsableCommand {
         case text, json, dot
     }
 
-    @Argument(help: "The .onnx file.")
+    @Argument(help: "The .onnx model, or a .tsp plan (printed as CipherIR).")
     var model: String
 
     @Option(help: "Which stage: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -38,6 +38,11 @@ struct Dump: ParsableCommand {
     var printAfterAll = false
 
     func run() throws {
+        if model.hasSuffix(".tsp") {
+            let text = try dumpPlan(path: model, format: format.rawValue)
+            if let output { try writeAtomically(text, to: output) } else { print(text, terminator: "") }
+            return
+        }
         let printer: ((String, TensorGraph) -> Void)? = printAfterAll
             ? { name, graph in printError("// ----- after \(name) -----\n" + TensorGraphPrinter.text(graph)) }
             : nil

@@ -73,7 +73,7 @@ func readInputArrays(_ arguments: [String], program: Program) throws -> [String:
         guard tensor.shape == binding.shape else {
             throw RuntimeError.shapeMismatch(binding: binding.name, expected: binding.shape, found: tensor.shape)
         }
-        tensors[binding.name] = (tensor.shape, tensor.floats.map(Double.init))
+        tensors[binding.name] = (tensor.shape, tensor.floats.map { Double($0) })
     }
     return tensors
 }

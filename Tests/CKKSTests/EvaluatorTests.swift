@@ -191,3 +191,31 @@ import Testing
         #expect(bits >= 17, "3-thread mul+rotate \(bits) bits")
     }
 }
+
+/// Key switching has two reduction paths (see `CKKSParameters.montgomeryKeySwitch`): Montgomery when
+/// dnum · 2 · max(q, p) < 2^64 (`TestContext.small`: dnum 3, 61-bit special primes), 128-bit Barrett
+/// otherwise (dnum 5 with the same primes). Both must give the same message.
+@Suite struct KeySwitchingPathTests {
+    @Test func montgomeryAndBarrettPathsAgree() throws {
+        let montgomery = TestContext.small
+        let barrett = try TestContext(.insecureTest(logN: 11, levels: 4, scaleBits: 40, dnum: 5))
+        #expect(montgomery.parameters.montgomeryKeySwitch)
+        #expect(!barrett.parameters.montgomeryKeySwitch)
+        for ctx in [montgomery, barrett] {
+            let slots = ctx.parameters.slotCount
+            let a = ctx.randomValues(slots, seed: 71), b = ctx.randomValues(slots, seed: 72)
+            let e = ctx.evaluator
+            var p = try e.multiplyingRelinearizing(try ctx.encrypt(a), try ctx.encrypt(b))
+            try e.rescale(&p)
+            let product = zip(a, b).map { $0 * $1 }
+            let bits = precisionBits(try ctx.decrypt(p), product)
+            #expect(bits >= 20, "mul+relin+rescale \(bits) bits (Montgomery \(ctx.parameters.montgomeryKeySwitch))")
+            let rotated = try e.rotated(p, by: 5)
+            let rotBits = precisionBits(try ctx.decrypt(rotated), rotateLeft(product, 5))
+            #expect(rotBits >= 19, "rotate by 5 \(rotBits) bits")
+            let hoisted = try e.rotateHoisted(p, by: [1, -4])
+            #expect(precisionBits(try ctx.decrypt(hoisted[0]), rotateLeft(product, 1)) >= 19)
+            #expect(precisionBits(try ctx.decrypt(hoisted[1]), rotateLeft(product, -4)) >= 19)
+        }
+    }
+}

@@ -13,7 +13,7 @@ private struct SplitMix: RandomNumberGenerator {
 }
 
 @Suite struct ModulusTests {
-    static let moduli: [UInt64] = [3, 65537, 1_152_921_504_606_830_593, (1 << 61) - 1, 1_099_511_480_321]
+    static let moduli: [UInt64] = [3, 5, 7, 65537, 1_152_921_504_606_830_593, (1 << 61) - 1, 1_099_511_480_321, 2_305_843_009_213_616_129, (1 << 40) + 15]
 
     @Test(arguments: moduli)
     func arithmeticMatchesWideIntegers(q: UInt64) {
@@ -33,7 +33,15 @@ private struct SplitMix: RandomNumberGenerator {
             #expect(m.multiplyShoup(x, b, ws) == UInt64(UInt128(x) * UInt128(b) % UInt128(q)))
             let lazy = m.multiplyShoupLazy(x, b, ws)
             #expect(lazy < 2 * q && lazy % q == m.multiplyShoup(x, b, ws))
+            // One-word Barrett on products of values below 2q and on sums of two canonical products.
+            let a2 = UInt64.random(in: 0..<(2 * q), using: &rng), b2 = UInt64.random(in: 0..<(2 * q), using: &rng)
+            #expect(m.multiplyReduced(a2, b2) == UInt64(UInt128(a2) * UInt128(b2) % UInt128(q)))
+            let sum = UInt128(a) * UInt128(b) + UInt128(b) * UInt128(b)
+            #expect(m.reduceProduct(high: UInt64(sum >> 64), low: UInt64(truncatingIfNeeded: sum)) == UInt64(sum % UInt128(q)))
         }
+        // Extremes: the largest admissible inputs.
+        let top = 2 * q - 1
+        #expect(m.multiplyReduced(top, top) == UInt64(UInt128(top) * UInt128(top) % UInt128(q)))
     }
 
     @Test func inverseAndPower() {
@@ -95,7 +103,7 @@ private struct SplitMix: RandomNumberGenerator {
         return r
     }
 
-    @Test(arguments: [(16, 30), (64, 50), (256, 61)])
+    @Test(arguments: [(4, 30), (8, 40), (16, 30), (32, 61), (64, 50), (128, 40), (256, 61), (512, 61)])
     func productMatchesNaiveConvolution(degree: Int, bits: Int) throws {
         let q = Modulus(try PrimeGenerator.nttPrimes(bits: bits, count: 1, degree: degree)[0])
         let tables = try NTTTables(degree: degree, modulus: q)

@@ -212,7 +212,7 @@ import Testing
         }
         let result = try interpreter.run { _, _ in backend.input(level: 3, scale: 0x1p40) }
         #expect(seen == program.instructions.count)
-        #expect(result.statistics.peakLiveValues == 2)
+        #expect(result.statistics.peakLiveValues == 3)  // %3, %4 and their sum before the frees
         let parsed = try JSONSerialization.jsonObject(with: Data(trace.json.utf8)) as? [String: Any]
         let events = parsed?["traceEvents"] as? [[String: Any]] ?? []
         #expect(events.filter { $0["ph"] as? String == "X" }.count == program.instructions.count)

@@ -1,0 +1,208 @@
+import CipherIR
+import TensorIR
+
+/// A tensor held in ciphertexts: ciphertext i is `values[i]`; `layout` (usually `.explicit`) maps the tensor's row-major
+/// element e to (ciphertext, slot).
+///
+/// Invariant: slots not holding an element are ZERO (every lowering keeps it, so later rotations can pull zeros in),
+/// unless `garbageSlots` is true (then a mask is needed before rotating other data into those slots).
+public struct PackedTensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [ValueID]
+    public var layout: SlotLayout
+    public var slots: Int
+    public var garbageSlots: Bool
+
+    public init(shape: [Int], values: [ValueID], layout: SlotLayout, slots: Int, garbageSlots: Bool = false) {
+        self.shape = shape
+        self.values = values
+        self.layout = layout
+        self.slots = slots
+        self.garbageSlots = garbageSlots
+    }
+
+    /// Number of tensor elements (product of the shape).
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// The binding describing this tensor (for inputs and outputs).
+    public func binding(name: String) -> TensorBinding {
+        TensorBinding(name: name, shape: shape, ciphertextCount: values.count, slots: slots, layout: layout)
+    }
+
+    /// ciphertext·slots + slot of every element, in element order.
+    public func flatPositions() -> [Int] {
+        binding(name: "_").flatPositions()
+    }
+}
+
+/// Placeholders the lowering writes where the leveling pass fills in real levels and scales.
+public enum UnleveledPlaceholder {
+    /// Level of constant-pool entries and refresh targets before leveling.
+    public static let level = 0
+    /// Scale of constant-pool entries before leveling (any value > 1 the verifier accepts).
+    public static let constantScale = 2.0
+    /// Encoding scale of `mulConst` scalars before leveling.
+    public static let scalarScale = 1.0
+}
+
+/// Emits unleveled CipherIR: no rescales, no levels/scales. The leveling pass inserts rescale/levelDown and fills
+/// levels, scales, constant-pool encoding levels/scales and mulConst scales afterwards.
+///
+/// Every emitted value carries its slot count in `program.types`; key requirements (relinearization, rotation steps)
+/// are recorded as ops are emitted, so the unleveled program verifies.
+public final class LoweringContext {
+    public private(set) var program: Program
+    public let slots: Int
+    private var constantIndexByContent: [[Double]: Int] = [:]
+    private var constantValueByIndex: [Int: ValueID] = [:]
+
+    public init(slots: Int) {
+        precondition(slots > 0 && slots & (slots - 1) == 0, "slot count \(slots) must be a power of two")
+        self.slots = slots
+        self.program = Program()
+    }
+
+    private var type: ValueType { ValueType(slots: slots) }
+
+    private func emit(_ opcode: Opcode, _ operands: [ValueID], _ immediate: Immediate = .none) -> ValueID {
+        program.emitOne(opcode, operands, immediate, type: type)
+    }
+
+    /// Pads (or checks) a plaintext vector to the slot count.
+    private func padded(_ values: [Double]) -> [Double] {
+        precondition(values.count <= slots, "a plaintext of \(values.count) values does not fit \(slots) slots")
+        if values.count == slots { return values }
+        return values + [Double](repeating: 0, count: slots - values.count)
+    }
+
+    // MARK: program boundary
+
+    /// Declares an input binding and reads its ciphertexts. `positions[e]` = ciphertext·slots + slot of element e.
+    public func input(name: String, shape: [Int], positions: [Int], ciphertextCount: Int) -> PackedTensor {
+        let layout = SlotLayout.explicit(positions.map { Int32($0) })
+        let binding = TensorBinding(name: name, shape: shape, ciphertextCount: ciphertextCount, slots: slots, layout: layout)
+        let index = program.inputs.count
+        program.inputs.append(binding)
+        let values = (0..<ciphertextCount).map { emit(.input, [], .binding(index: index, ciphertext: $0)) }
+        return PackedTensor(shape: shape, values: values, layout: layout, slots: slots)
+    }
+
+    /// Declares an output binding for `tensor` and writes its ciphertexts.
+    public func output(name: String, _ tensor: PackedTensor) {
+        let index = program.outputs.count
+        program.outputs.append(tensor.binding(name: name))
+        for (ciphertext, value) in tensor.values.enumerated() {
+            program.emit(.output, [value], .binding(index: index, ciphertext: ciphertext))
+        }
+    }
+
+    // MARK: constants
+
+    /// A new pool entry (deduplicated by content) and its `constant` value.
+    public func constant(_ values: [Double]) -> ValueID {
+        let content = padded(values)
+        let index: Int
+        if let existing = constantIndexByContent[content] {
+            index = existing
+        } else {
+            index = program.constants.count
+            program.constants.append(ConstantEntry(values: content, level: UnleveledPlaceholder.level, scale: UnleveledPlaceholder.constantScale))
+            constantIndexByContent[content] = index
+        }
+        if let value = constantValueByIndex[index] { return value }
+        let value = emit(.constant, [], .constantIndex(index))
+        constantValueByIndex[index] = value
+        return value
+    }
+
+    // MARK: arithmetic
+
+    public func add(_ a: ValueID, _ b: ValueID) -> ValueID { emit(.add, [a, b]) }
+    public func sub(_ a: ValueID, _ b: ValueID) -> ValueID { emit(.sub, [a, b]) }
+    public func negate(_ a: ValueID) -> ValueID { emit(.negate, [a]) }
+
+    public func addPlain(_ ct: ValueID, _ values: [Double]) -> ValueID {
+        let plaintext = constant(values)
+        return emit(.addPlain, [ct, plaintext])
+    }
+
+    /// ct × plaintext: one level.
+    public func mulPlain(_ ct: ValueID, _ values: [Double]) -> ValueID {
+        let plaintext = constant(values)
+        return emit(.mulPlain, [ct, plaintext])
+    }
+
+    /// ct × scalar: one level.
+    public func mulConst(_ ct: ValueID, _ value: Double) -> ValueID {
+        emit(.mulConst, [ct], .scaledScalar(value: value, scale: UnleveledPlaceholder.scalarScale))
+    }
+
+    public func addConst(_ ct: ValueID, _ value: Double) -> ValueID {
+        emit(.addConst, [ct], .scalar(value))
+    }
+
+    /// ct × ct, relinearized (emits `mul` + `relinearize`).
+    public func mul(_ a: ValueID, _ b: ValueID) -> ValueID {
+        program.keys.relinearization = true
+        let product = emit(.mul, [a, b])
+        return emit(.relinearize, [product])
+    }
+
+    /// A step normalized to (−slots/2, slots/2].
+    public func normalizedStep(_ step: Int) -> Int {
+        var k = step % slots
+        if k < 0 { k += slots }
+        if k > slots / 2 { k -= slots }
+        return k
+    }
+
+    /// rotate(x, k)[i] = x[(i + k) mod slots]. Step 0 returns `ct`.
+    public func rotate(_ ct: ValueID, by step: Int) -> ValueID {
+        let k = normalizedStep(step)
+        if k == 0 { return ct }
+        program.keys.insertRotationStep(k)
+        return emit(.rotate, [ct], .rotationStep(k))
+    }
+
+    /// One rotation per step sharing a decomposition; results in `steps` order (0 and repeated steps allowed).
+    public func rotateHoisted(_ ct: ValueID, by steps: [Int]) -> [ValueID] {
+        let normalized = steps.map(normalizedStep)
+        var distinct: [Int] = []
+        for k in normalized where k != 0 && !distinct.contains(k) { distinct.append(k) }
+        var byStep: [Int: ValueID] = [0: ct]
+        if distinct.count == 1 {
+            byStep[distinct[0]] = rotate(ct, by: distinct[0])
+        } else if distinct.count > 1 {
+            for k in distinct { program.keys.insertRotationStep(k) }
+            let results = program.emit(.rotateHoisted, [ct], .rotationSteps(distinct), types: Array(repeating: type, count: distinct.count))
+            for (k, value) in zip(distinct, results) { byStep[k] = value }
+        }
+        return normalized.map { byStep[$0]! }
+    }
+
+    /// Client-aided: the key holder applies `function` slot-wise and re-encrypts (resets the level).
+    public func refresh(_ ct: ValueID, function: String) -> ValueID {
+        emit(.refresh, [ct], .refresh(function: function, level: UnleveledPlaceholder.level))
+    }
+
+    /// Balanced add tree; nil for no values.
+    public func sum(_ values: [ValueID]) -> ValueID? {
+        guard !values.isEmpty else { return nil }
+        var level = values
+        while level.count > 1 {
+            var next: [ValueID] = []
+            next.reserveCapacity((level.count + 1) / 2)
+            var index = 0
+            while index + 1 < level.count {
+                next.append(add(level[index], level[index + 1]))
+                index += 2
+            }
+            if index < level.count { next.append(level[index]) }
+            level = next
+        }
+        return level[0]
+    }
+
+    /// Hands the finished program over (e.g. after the last output).
+    public func finish() -> Program { program }
+}
