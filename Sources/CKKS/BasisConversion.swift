@@ -105,7 +105,7 @@ final class BasisConverter: @unchecked Sendable {
     }
 
     /// Converts N coefficients. `input[i]` points to the limb of source modulus i (coefficient form,
-    /// values in [0, q_i)); `output[j]` receives the limb for target j in [0, t_j).
+    /// values in [0, 2q_i)); `output[j]` receives the limb for target j in [0, t_j).
     /// `scratch` must hold source.count · N words.
     @usableFromInline
     func convert(
@@ -114,6 +114,26 @@ final class BasisConverter: @unchecked Sendable {
         targetCount: Int? = nil
     ) {
         let k = source.count
+        if k == 1 && puncturedInverse[0] == 1 {
+            // One source prime and unscaled output (one-prime digits, e.g. dnum = L + 1, or a single
+            // special prime): the conversion is exact, [x]_q mod t. When q ≤ t that is [x]_q itself,
+            // else one 64-bit Barrett reduction per coefficient.
+            let q = source[0].value
+            let x = input[0]
+            executor.forEach(targetCount ?? targets.count) { t in
+                let modulus = self.targets[t]
+                let out = output[t]
+                if self.puncturedProducts[t] != 1 {
+                    let f = self.puncturedProducts[t]
+                    for c in 0..<n { let v = x[c]; out[c] = modulus.multiply(v >= q ? v &- q : v, f) }
+                } else if q <= modulus.value {
+                    for c in 0..<n { let v = x[c]; out[c] = v >= q ? v &- q : v }
+                } else {
+                    for c in 0..<n { let v = x[c]; out[c] = modulus.reduce(v >= q ? v &- q : v) }
+                }
+            }
+            return
+        }
         executor.forEach(k) { i in
             let q = self.source[i]
             let w = self.puncturedInverse[i]

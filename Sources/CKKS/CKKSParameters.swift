@@ -144,6 +144,16 @@ public final class CKKSParameters: @unchecked Sendable, Equatable, CustomStringC
     /// Montgomery reduction: holds when dnum · 2 · max(q, p) < 2^64 (each sum of dnum products of a
     /// lazy value below 4q and a key residue below q stays under 2q · 2^64) and dnum ≤ 8.
     let montgomeryKeySwitch: Bool
+    /// Largest prime of Q ∪ P.
+    let largestPrime: UInt64
+
+    /// Whether ModUp may leave its NTT outputs in [0, 4q): `digits` lazy products (below 4q · q)
+    /// must sum below 2^128 in the inner product's accumulator.
+    func lazyDecomposition(digits: Int) -> Bool {
+        let square = UInt128(largestPrime) * UInt128(largestPrime)
+        let (bound, overflow) = square.multipliedReportingOverflow(by: UInt128(4 * digits))
+        return !overflow && bound < UInt128.max
+    }
 
     public init(_ literal: CKKSParametersLiteral) throws {
         guard (10...17).contains(literal.logN) else {
@@ -229,6 +239,7 @@ public final class CKKSParameters: @unchecked Sendable, Equatable, CustomStringC
         rescaleTables = (0..<qModuli.count).map { RescaleTable(moduli: qModuli, level: $0) }
         modDownTable = ModDownTable(qModuli: qModuli, pModuli: pModuli)
         let largest = (qModuli + pModuli).map(\.value).max() ?? 0
+        largestPrime = largest
         let bound = UInt64(2 * literal.dnum).multipliedReportingOverflow(by: largest)
         montgomeryKeySwitch = literal.dnum <= 8 && !bound.overflow
         var converters: [[BasisConverter]] = []

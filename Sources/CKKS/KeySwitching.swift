@@ -122,8 +122,8 @@ struct KeySwitcher {
             let inputs = range.map { coeff + $0 * n }
             converter.convert(input: inputs, output: outputs, degree: n, scratch: scratch.words, executor: executor)
             // Lazy output in [0, 4q) is fine for the inner product's 128-bit accumulation while
-            // digits · 4q · q < 2^128, i.e. up to 8 digits for q < 2^61.
-            let lazy = digitCount <= 8
+            // digits · 4q · q < 2^128 (at least 8 digits for q < 2^61, 16 for q < 2^60).
+            let lazy = parameters.lazyDecomposition(digits: digitCount)
             executor.forEach(outputs.count) { t in
                 if lazy { tables[t].forwardLazy(outputs[t]) } else { tables[t].forward(outputs[t]) }
             }

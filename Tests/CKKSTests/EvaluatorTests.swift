@@ -194,14 +194,19 @@ import Testing
 
 /// Key switching has two reduction paths (see `CKKSParameters.montgomeryKeySwitch`): Montgomery when
 /// dnum · 2 · max(q, p) < 2^64 (`TestContext.small`: dnum 3, 61-bit special primes), 128-bit Barrett
-/// otherwise (dnum 5 with the same primes). Both must give the same message.
+/// otherwise (dnum 5 with the same primes), and one-prime digits with a single special prime. All
+/// must give the same message.
 @Suite struct KeySwitchingPathTests {
     @Test func montgomeryAndBarrettPathsAgree() throws {
         let montgomery = TestContext.small
         let barrett = try TestContext(.insecureTest(logN: 11, levels: 4, scaleBits: 40, dnum: 5))
+        // One-prime digits and a single special prime (SEAL's layout): exact one-source conversions.
+        let singleSpecial = try TestContext(CKKSParametersLiteral(
+            logN: 11, qBits: [60, 40, 40, 40, 40], pBits: [60], dnum: 5, defaultScaleLog2: 40,
+            securityLevel: .insecureForTestingOnly))
         #expect(montgomery.parameters.montgomeryKeySwitch)
         #expect(!barrett.parameters.montgomeryKeySwitch)
-        for ctx in [montgomery, barrett] {
+        for ctx in [montgomery, barrett, singleSpecial] {
             let slots = ctx.parameters.slotCount
             let a = ctx.randomValues(slots, seed: 71), b = ctx.randomValues(slots, seed: 72)
             let e = ctx.evaluator
