@@ -55,6 +55,8 @@ public struct CompilerOptions: Sendable {
     public var scaleBits: Int = 40
     /// Bit size of q_0 (the last prime; headroom for the output's magnitude: 2^(q0Bits − scaleBits)).
     public var firstPrimeBits: Int = 60
+    /// Programs estimated to need more instructions are refused before lowering (memory: ~0.5 KB per instruction).
+    public var maximumInstructions: Int = 8_000_000
 
     public init() {}
 }
@@ -82,7 +84,7 @@ public enum CompilerError: Error, Equatable, CustomStringConvertible {
     case unknownPreset(String, known: [String])
     case levelingFailed(instruction: Int, detail: String)
     case verificationFailed(pass: String, detail: String)
-    case spatialUnavailable
+    case programTooLarge(instructions: Int, limit: Int, hint: String)
     case calibration(String)
     case approximation(node: String, detail: String)
 
@@ -106,8 +108,8 @@ public enum CompilerError: Error, Equatable, CustomStringConvertible {
             return "leveling failed at instruction \(instruction): \(detail)"
         case .verificationFailed(let pass, let detail):
             return "the CipherIR program does not verify after pass '\(pass)': \(detail)"
-        case .spatialUnavailable:
-            return "the spatial layout is not available in this build; compile with --layout batch"
+        case .programTooLarge(let instructions, let limit, let hint):
+            return "the program would need about \(instructions) instructions (limit \(limit)); \(hint)"
         case .calibration(let detail):
             return "calibration: \(detail)"
         case .approximation(let node, let detail):

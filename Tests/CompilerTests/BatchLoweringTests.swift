@@ -1,5 +1,6 @@
 import CipherIR
 import Testing
+import PolyApprox
 import TensorIR
 @testable import Compiler
 
@@ -124,5 +125,41 @@ import TensorIR
             g.outputs = [f]
         }
         #expect(throws: CompilerError.self) { try lowerBatch(graph) }
+    }
+}
+
+@Suite struct ActivationLoweringTests {
+    /// A PolyApprox plan lowered to CipherIR computes what the plan computes in Double.
+    @Test func evaluationPlanLoweringMatchesThePlan() throws {
+        let approximation = try ActivationApproximation.relu(range: -3...3, alpha: 10)
+        let context = LoweringContext(slots: 8)
+        let x = context.input(name: "x", shape: [8], positions: Array(0..<8), ciphertextCount: 1)
+        let y = EvaluationPlanLowering(context: context).lower(approximation.plan, inputs: [x.values[0]])
+        context.output(name: "y", PackedTensor(shape: [8], values: [y], layout: .explicit((0..<8).map { Int32($0) }), slots: 8))
+        let program = context.finish()
+        try program.verify()
+        let inputs: [Float] = [-3, -1.5, -0.25, 0, 0.1, 0.75, 2, 3]
+        let result = try PlainInterpreter(program: program).run(inputs: ["x": Tensor(shape: [8], floats: inputs)])
+        for (value, got) in zip(inputs, result["y"]!.floats) {
+            #expect(abs(Double(got) - approximation.evaluate(Double(value))) < 1e-5)
+        }
+        // ct×ct products: exactly the plan's non-scalar multiplications
+        #expect(program.opcodeHistogram()[.mul] == approximation.nonScalarMultiplications)
+    }
+
+    @Test func batchLayoutRefusesHugePrograms() throws {
+        var random = TestRandom(seed: 1)
+        let graph = try typedGraph { g in
+            let x = g.append(name: "x", .input, type: TensorType(shape: [1, 16, 32, 32]))
+            let w = g.append(name: "w", .constant(random.tensor([16, 16, 3, 3])))
+            let conv = g.append(name: "conv", .conv(ConvAttributes(kernel: [3, 3], pads: [1, 1, 1, 1])), inputs: [x, w])
+            g.outputs = [conv]
+        }
+        #expect(GraphLowering.estimatedBatchInstructions(graph) == 2 * 16 * 32 * 32 * 144)
+        var options = CompilerOptions()
+        options.layout = .batch
+        options.maximumInstructions = 1_000_000
+        let error = #expect(throws: CompilerError.self) { try ModelCompiler.compile(graph, options: options) }
+        #expect(error?.description.contains("--layout spatial") == true)
     }
 }

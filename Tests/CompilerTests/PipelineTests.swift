@@ -208,16 +208,76 @@ import TensorIR
         #expect(try compare(graph, poly, inputs: ["x": input]) < 5e-3)
     }
 
-    @Test func spatialMaxPoolIsAClearError() throws {
-        let graph = try typedGraph { g in
-            let x = g.append(name: "x", .input, type: TensorType(shape: [1, 1, 4, 4]))
-            let m = g.append(name: "pool", .maxPool(PoolAttributes(kernel: [2, 2], strides: [2, 2])), inputs: [x])
+    /// MaxPool 3×3 stride 2 with padding on a non-square input with negative values (padding must not win).
+    static func maxPoolGraph(batch: Int) throws -> TensorGraph {
+        try typedGraph { g in
+            let x = g.append(name: "x", .input, type: TensorType(shape: [batch, 2, 5, 6]))
+            let m = g.append(name: "pool", .maxPool(PoolAttributes(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1])), inputs: [x])
             g.outputs = [m]
         }
+    }
+
+    @Test(arguments: [PackingLayout.spatial, .batch], [ActivationMode.client, .poly])
+    func maxPoolMatchesReference(layout: PackingLayout, activations: ActivationMode) throws {
+        let graph = try Self.maxPoolGraph(batch: 1)
         var options = Self.insecureOptions()
-        options.layout = .spatial
-        let error = #expect(throws: CompilerError.self) { try ModelCompiler.compile(graph, options: options) }
-        #expect(error?.description.contains("--layout batch") == true)
+        options.security = .insecure(logN: 13)
+        options.layout = layout
+        options.activations = activations
+        var random = TestRandom(seed: 17)
+        let input = Tensor(shape: [1, 2, 5, 6], floats: random.tensor([1, 2, 5, 6]).floats.map { $0 - 0.5 })
+        options.activationBounds = try Calibration.activationBounds(graph: graph, samples: input)
+        let program = try ModelCompiler.compile(graph, options: options).program
+        try program.verify()
+        let error = try compare(graph, program, inputs: ["x": input])
+        // client: exact; poly: composite sign α = 13 on differences of up to 2·1.1·1.5
+        #expect(error < (activations == .client ? 1e-6 : 2e-3), "error \(error)")
+    }
+
+    /// Pad (non-zero value), conv, concat with itself and with a constant, on a non-square input, in both layouts.
+    @Test(arguments: [PackingLayout.spatial, .batch])
+    func padAndConcatMatchReference(layout: PackingLayout) throws {
+        var random = TestRandom(seed: 5)
+        let graph = try typedGraph { g in
+            let x = g.append(name: "x", .input, type: TensorType(shape: [1, 1, 3, 5]))
+            let padded = g.append(name: "pad", .pad(pads: [0, 0, 1, 0, 0, 0, 0, 2], value: 0.5), inputs: [x])
+            let w = g.append(name: "w", .constant(random.tensor([2, 1, 2, 2])))
+            let conv = g.append(name: "conv", .conv(ConvAttributes(kernel: [2, 2])), inputs: [padded, w])
+            let c = g.append(name: "c", .constant(random.tensor([1, 1, 3, 6])))
+            let both = g.append(name: "cat", .concat(axis: 1), inputs: [conv, c, conv])
+            let square = g.append(name: "square", .mul, inputs: [both, both])
+            g.outputs = [square]
+        }
+        var options = Self.insecureOptions()
+        options.security = .insecure(logN: 11)
+        options.layout = layout
+        let program = try ModelCompiler.compile(graph, options: options).program
+        try program.verify()
+        #expect(try compare(graph, program, inputs: ["x": random.tensor([1, 1, 3, 5])]) < 1e-5)
+    }
+
+    /// x · GAP(x) (channel attention): a broadcast product of two encrypted tensors with different packings.
+    @Test(arguments: [PackingLayout.spatial, .batch])
+    func broadcastProductMatchesReference(layout: PackingLayout) throws {
+        var random = TestRandom(seed: 8)
+        let graph = try typedGraph { g in
+            let x = g.append(name: "x", .input, type: TensorType(shape: [1, 2, 3, 4]))
+            let gap = g.append(name: "gap", .globalAveragePool, inputs: [x])
+            let y = g.append(name: "y", .mul, inputs: [gap, x])
+            // a constant that expands the encrypted [1, 2, 1, 1] operand to [1, 2, 3, 4], then add/sub/mul with it
+            let c = g.append(name: "c", .constant(random.tensor([1, 1, 3, 4])))
+            let expanded = g.append(name: "expanded", .sub, inputs: [c, gap])
+            let scaled = g.append(name: "scaled", .mul, inputs: [gap, c])
+            let sum = g.append(name: "sum", .add, inputs: [expanded, scaled])
+            let both = g.append(name: "both", .add, inputs: [gap, sum])
+            let z = g.append(name: "z", .add, inputs: [y, both])
+            g.outputs = [z]
+        }
+        var options = Self.insecureOptions()
+        options.security = .insecure(logN: 11)
+        options.layout = layout
+        let program = try ModelCompiler.compile(graph, options: options).program
+        #expect(try compare(graph, program, inputs: ["x": random.tensor([1, 2, 3, 4])]) < 1e-5)
     }
 
     @Test func deadValuesAreRemoved() throws {

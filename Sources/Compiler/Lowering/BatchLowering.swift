@@ -288,17 +288,30 @@ struct BatchLowering {
             let rank = outputShape.count
             let ax = axis < 0 ? axis + rank : axis
             guard ax >= 1 else { throw unsupported("concatenating along the batch axis mixes images") }
-            var pieces: [PackedTensor] = []
-            for index in operands.indices { pieces.append(try packedOperand(index)) }
+            // Constant operands become constant elements (they must be the same for every image).
+            var pieces: [(shape: [Int], elements: [Element])] = []
+            for operand in operands {
+                switch operand {
+                case .packed(let t):
+                    pieces.append((t.shape, t.values.map { .cipher($0) }))
+                case .plain(let t):
+                    let perImage = t.shape.dropFirst().reduce(1, *)
+                    let floats = t.floats
+                    for n in 1..<max(t.shape.first ?? 1, 1) where Array(floats[(n * perImage)..<((n + 1) * perImage)]) != Array(floats[0..<perImage]) {
+                        throw unsupported("a constant operand that differs between images")
+                    }
+                    pieces.append(([batch] + t.shape.dropFirst(), floats.prefix(perImage).map { .constant(Double($0)) }))
+                }
+            }
             let outer = outputShape[1..<ax].reduce(1, *)
-            var values: [ValueID] = []
+            var elements: [Element] = []
             for o in 0..<outer {
                 for piece in pieces {
                     let block = piece.shape[ax...].reduce(1, *)
-                    values.append(contentsOf: piece.values[(o * block)..<((o + 1) * block)])
+                    elements.append(contentsOf: piece.elements[(o * block)..<((o + 1) * block)])
                 }
             }
-            return packed(shape: outputShape, values: values, garbage: pieces.contains(where: \.garbageSlots))
+            return try finish(node, shape: outputShape, elements, garbage: true)
 
         case .relu, .clip, .sigmoid:
             let x = try packedOperand(0)

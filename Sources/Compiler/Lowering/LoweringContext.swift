@@ -53,7 +53,8 @@ public enum UnleveledPlaceholder {
 public final class LoweringContext {
     public private(set) var program: Program
     public let slots: Int
-    private var constantIndexByContent: [[Double]: Int] = [:]
+    /// Pool indices by content hash (the vectors themselves live only in the pool).
+    private var constantIndicesByHash: [Int: [Int]] = [:]
     private var constantValueByIndex: [Int: ValueID] = [:]
 
     public init(slots: Int) {
@@ -101,13 +102,14 @@ public final class LoweringContext {
     /// A new pool entry (deduplicated by content) and its `constant` value.
     public func constant(_ values: [Double]) -> ValueID {
         let content = padded(values)
+        let hash = content.hashValue
         let index: Int
-        if let existing = constantIndexByContent[content] {
+        if let existing = constantIndicesByHash[hash]?.first(where: { program.constants[$0].values == content }) {
             index = existing
         } else {
             index = program.constants.count
             program.constants.append(ConstantEntry(values: content, level: UnleveledPlaceholder.level, scale: UnleveledPlaceholder.constantScale))
-            constantIndexByContent[content] = index
+            constantIndicesByHash[hash, default: []].append(index)
         }
         if let value = constantValueByIndex[index] { return value }
         let value = emit(.constant, [], .constantIndex(index))
