@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs Tessera's main job on a bundled example: generate ResNet-20 (CIFAR shape),
-# inspect it, show its tensor IR, compute the plaintext reference answer (compared with onnxruntime), then run a
+# Sets up a fresh machine and runs Tessera's main job on bundled examples: generate ResNet-20 (CIFAR shape), inspect
+# it, show its tensor IR, compute the plaintext reference answer (compared with onnxruntime); run the bundled digits
+# CNN encrypted with `tessera infer` (compile, keygen, encrypt, run, decrypt) next to its plaintext answer; and run a
 # hand-written CipherIR program encrypted through keygen, encrypt, run (values spilled to a PMem pool file), decrypt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,10 @@ mkdir -p "$OUT"
 "$TESSERA" dump "$OUT/resnet20.onnx" --stage tensor -o "$OUT/resnet20.tensor.txt"
 head -n 20 "$OUT/resnet20.tensor.txt"
 .venv/bin/python examples/interop/check_reference.py --tessera "$TESSERA" --models resnet20 --workdir "$OUT"
+
+# The main job: compile the bundled digits CNN to a CKKS plan (128-bit secure parameters), then keygen, encrypt,
+# run and decrypt in one go, printing the encrypted prediction next to the plaintext one.
+"$TESSERA" infer examples/digits/digits.onnx --input examples/digits/sample_x.npy --labels examples/digits/sample_y.npy
 
 # Encrypted execution of a hand-written CipherIR program (an 8-slot dot product) through the client/server commands.
 WORK=$(mktemp -d)
