@@ -321,6 +321,21 @@ private func ops(_ graph: TensorGraph) -> [String] {
         }
     }
 
+    @Test func gemmWithComputedTransposedColumnVectorBecomesReshapeAndLinear() throws {
+        // A computed [K,1] operand with transA: its transpose [1,K] has the same row-major order, so a reshape.
+        var graph = TensorGraph()
+        let a = graph.append(name: "a", .input, type: TensorType(shape: [4, 1]))
+        let b = graph.append(name: "b", .constant(constant([4, 5], seed: 41)))
+        let c = graph.append(name: "c", .constant(constant([1, 5], seed: 42)))
+        graph.outputs = [graph.append(name: "y", .gemm(alpha: 1.5, beta: 1, transA: true, transB: false), inputs: [a, b, c])]
+        let after = try runAndCompare(GemmToLinear(), graph)
+        #expect(ops(after) == ["input", "constant", "reshape", "constant", "constant", "linear"])
+        #expect(after[after.outputs[0]].type == TensorType(shape: [1, 5]))
+        // A computed [K,M] operand with M > 1 still keeps the Gemm.
+        let kept = try runAndCompare(GemmToLinear(), Self.gemmGraph(alpha: 1, beta: 1, transA: true, transB: false, cShape: [5]))
+        #expect(kept[kept.outputs[0]].operation.mnemonic == "gemm")
+    }
+
     @Test func matMulPlusBiasBecomesLinear() throws {
         var graph = TensorGraph()
         let x = graph.append(name: "x", .input, type: TensorType(shape: [2, 3, 4]))

@@ -2,7 +2,8 @@
 /// weight = alpha·B'ᵀ (so B must be constant unless alpha = 1 and transB), bias = beta·C broadcast
 /// to [N] (so C must be constant unless beta = 1 and C is already [N]; a C that varies along M,
 /// like [M,1] or [M,N] with M > 1, keeps the Gemm). transA needs a constant A (it is transposed
-/// at compile time); with a computed A and transA the Gemm stays.
+/// at compile time) or a computed A of shape [K,1] or [1,M], whose transpose is a reshape (same
+/// row-major order); any other computed A with transA keeps the Gemm.
 public struct GemmToLinear: TensorPass {
     public init() {}
     public var name: String { "gemm-to-linear" }
@@ -18,7 +19,8 @@ public struct GemmToLinear: TensorPass {
             let constantB = original.constantValue(node.inputs[1])
             let n = transB ? bType.shape[0] : bType.shape[1]
             // Decide everything before emitting anything.
-            if transA && constantA == nil { return nil }
+            let transposeIsReshape = aType.shape[0] == 1 || aType.shape[1] == 1
+            if transA && constantA == nil && !transposeIsReshape { return nil }
             let weightNeedsBuilding = !(alpha == 1 && transB)
             if weightNeedsBuilding && constantB == nil { return nil }
             var biasOperand: NodeID? = nil
@@ -38,6 +40,12 @@ public struct GemmToLinear: TensorPass {
             var x = rewriter.mapped(node.inputs[0])
             if transA, let a = constantA {
                 x = rewriter.emitConstant(LinearAlgebra.transposed(a), name: "\(original[node.inputs[0]].name).transposed", sourceNode: node.sourceNode)
+            } else if transA {
+                let aName = original[node.inputs[0]].name
+                let shape = rewriter.emitConstant(Tensor(shape: [2], int64s: [Int64(aType.shape[1]), Int64(aType.shape[0])]),
+                                                  name: "\(aName).transposed_shape", sourceNode: node.sourceNode)
+                x = try rewriter.emit(name: rewriter.uniqueName("\(aName).transposed"), sourceNode: node.sourceNode,
+                                      .reshape(allowZero: false), inputs: [x, shape])
             }
             var weight = rewriter.mapped(node.inputs[1])
             if weightNeedsBuilding, let b = constantB {
