@@ -151,7 +151,15 @@ public enum NPY {
     /// 64 bytes. The file appears atomically: the bytes go to a temporary file in the same directory that is
     /// then renamed over `path`.
     public static func write(_ tensor: Tensor, to path: String, dtype: NPYDType = .float32) throws {
-        let bytes = encode(tensor, dtype: dtype)
+        try writeAtomically(encode(tensor, dtype: dtype), to: path)
+    }
+
+    /// Writes Double values (full precision, dtype '<f8') of the given C-order shape, atomically as `write`.
+    public static func write(float64 values: [Double], shape: [Int], to path: String) throws {
+        try writeAtomically(encode(float64: values, shape: shape), to: path)
+    }
+
+    private static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
@@ -184,26 +192,40 @@ public enum NPY {
 
     /// The bytes of a version 1.0 `.npy` file holding `tensor`.
     public static func encode(_ tensor: Tensor, dtype: NPYDType = .float32) -> [UInt8] {
-        let shapeText: String
-        switch tensor.shape.count {
-        case 0: shapeText = "()"
-        case 1: shapeText = "(\(tensor.shape[0]),)"
-        default: shapeText = "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
-        }
-        var header = "{'descr': '\(dtype.descriptor)', 'fortran_order': False, 'shape': \(shapeText), }"
-        // magic (6) + version (2) + length (2) + header + "\n" must be a multiple of 64.
-        let unpadded = 10 + header.utf8.count + 1
-        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
         let values = tensor.floats
-        var bytes = magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
-        bytes.reserveCapacity(bytes.count + header.utf8.count + values.count * dtype.byteCount)
-        bytes += Array(header.utf8)
+        var bytes = header(shape: tensor.shape, dtype: dtype, elementCount: values.count)
         switch dtype {
         case .float32:
             for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
         case .float64:
             for value in values { withUnsafeBytes(of: Double(value).bitPattern.littleEndian) { bytes += $0 } }
         }
+        return bytes
+    }
+
+    /// The bytes of a version 1.0 float64 `.npy` file holding `values` in C order.
+    public static func encode(float64 values: [Double], shape: [Int]) -> [UInt8] {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not match \(values.count) values")
+        var bytes = header(shape: shape, dtype: .float64, elementCount: values.count)
+        for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } }
+        return bytes
+    }
+
+    /// Magic, version 1.0 and the header dictionary, padded so the data starts at a multiple of 64 bytes.
+    private static func header(shape: [Int], dtype: NPYDType, elementCount: Int) -> [UInt8] {
+        let shapeText: String
+        switch shape.count {
+        case 0: shapeText = "()"
+        case 1: shapeText = "(\(shape[0]),)"
+        default: shapeText = "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        }
+        var header = "{'descr': '\(dtype.descriptor)', 'fortran_order': False, 'shape': \(shapeText), }"
+        // magic (6) + version (2) + length (2) + header + "\n" must be a multiple of 64.
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var bytes = magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
+        bytes.reserveCapacity(bytes.count + header.utf8.count + elementCount * dtype.byteCount)
+        bytes += Array(header.utf8)
         return bytes
     }
 }

@@ -4,6 +4,7 @@ import CKKS
 import Foundation
 import ModularArithmetic
 import Runtime
+import TensorIR
 
 struct Decrypt: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,25 +42,11 @@ func writeOutputs(_ results: [(binding: TensorBinding, values: [Double])], argum
     let paths = try parseBindings(arguments, names: program.outputs.map(\.name), what: "output")
     for (binding, values) in results {
         if let path = paths[binding.name] {
-            try writeFloat64NPY(values, shape: binding.shape, to: path)
+            try NPY.write(float64: values, shape: binding.shape, to: path)
             print("wrote \(path): \(binding.name) \(binding.shape)")
         } else {
             let shown = values.prefix(10).map { String(format: "%.6g", $0) }.joined(separator: ", ")
             print("\(binding.name) \(binding.shape): [\(shown)\(values.count > 10 ? ", …" : "")]")
         }
     }
-}
-
-/// Writes a little-endian float64 C-order .npy (version 1.0), atomically.
-func writeFloat64NPY(_ values: [Double], shape: [Int], to path: String) throws {
-    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    var header = "{'descr': '<f8', 'fortran_order': False, 'shape': \(shapeText), }"
-    let unpadded = 10 + header.utf8.count + 1
-    header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-    var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
-    bytes.append(UInt8(header.utf8.count & 0xFF))
-    bytes.append(UInt8(header.utf8.count >> 8))
-    bytes.append(contentsOf: Array(header.utf8))
-    for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-    do { try PlanFile.writeAtomically(bytes, to: path) } catch { throw CommandError("\(error)") }
 }
