@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "PersistentMemoryTests", dependencies: ["PersistentMemory"]),
         .testTarget(name: "PolyApproxTests", dependencies: ["PolyApprox"]),
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "TensorIR", "CipherIR", "PolyApprox"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CipherIR", "CKKS", "PersistentMemory"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "CipherIR", "CKKS", "PersistentMemory", "Compiler", "TensorIR"]),
         .testTarget(name: "TesseraCLITests", dependencies: ["tessera"]),
     ]
 )

@@ -396,6 +396,26 @@ public final class CKKSEvaluator: @unchecked Sendable {
         ct.dropLevel(to: level)
     }
 
+    /// Drops to `level` (below ct's level) and moves the scale to `targetScale` on the way: the last dropped prime
+    /// q pays for a product with the integer round(q·target/scale) (the constant 1 at scale q·target/scale) and a
+    /// rescale, so no level is spent beyond the drop. The scale becomes `targetScale` (up to Double rounding); the
+    /// message changes by the factor's rounding, a relative 2^-(log2 q − log2(scale/target) + 1) at most.
+    public func dropLevel(_ ct: inout Ciphertext, to level: Int, scale targetScale: Double) throws {
+        try check(ct)
+        guard level >= 0 && level < ct.level else {
+            throw CKKSError.levelMismatch("cannot drop from level \(ct.level) to \(level) and change the scale; the target must be lower")
+        }
+        let factor = Double(parameters.ring.qModuli[level + 1].value) * targetScale / ct.scale
+        guard factor.isFinite && factor >= 1 && factor < 0x1p62 else {
+            throw CKKSError.invalidInput("scale \(targetScale) not reachable from \(ct.scale) with one prime (factor \(factor))")
+        }
+        var dropped = ct
+        dropped.dropLevel(to: level + 1)
+        ct = try multiplying(dropped, constant: 1, constantScale: factor)
+        try rescale(&ct)
+        ct.scale = targetScale
+    }
+
     /// Brings ct to scale ≈ `targetScale` by multiplying with the integer round(target·q_ℓ/scale) and
     /// rescaling: consumes one level; the tracked scale stays exact (relative distance to the
     /// target below 2^-(bits of the factor)).

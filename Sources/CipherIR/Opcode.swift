@@ -27,6 +27,10 @@ public enum Opcode: UInt16, Sendable, Hashable, Codable, CaseIterable, CustomStr
     // level refresh
     case bootstrap = 0x0500
     case refresh = 0x0501
+    // fused (declared last so `allCases` keeps the dense indices of the ops above)
+    /// Σ_i ct_i ⊙ pt_i over operand pairs (ct_0, pt_0, ct_1, pt_1, …): the inner sum of a baby-step giant-step
+    /// linear transform as one instruction.
+    case mulPlainSum = 0x0204
 
     /// The properties passes and the runtime query instead of switching on the op.
     public var traits: OpTraits { OpTraits.byCode[denseIndex] }
@@ -53,6 +57,7 @@ public enum Opcode: UInt16, Sendable, Hashable, Codable, CaseIterable, CustomStr
         case .conjugate: return 16
         case .bootstrap: return 17
         case .refresh: return 18
+        case .mulPlainSum: return 19
         }
     }
 
@@ -174,8 +179,11 @@ public enum CostClass: UInt8, Sendable, Hashable, Codable, CaseIterable {
 /// The properties of one op, as data. Passes ask `op.traits.consumesLevel` rather than matching names.
 public struct OpTraits: Sendable, Hashable {
     public let mnemonic: String
-    /// Kinds of the operands, in order (the operand count is this array's count).
+    /// Kinds of the operands, in order (the operand count is this array's count, or a positive multiple of it when
+    /// `repeatsOperands`).
     public let operandKinds: [ValueKind]
+    /// The operand kinds repeat as a group any positive number of times (`mulPlainSum`'s ct, pt pairs).
+    public let repeatsOperands: Bool
     /// Kind of every result (nil when the op has no result).
     public let resultKind: ValueKind?
     public let resultArity: ResultArity
@@ -187,6 +195,21 @@ public struct OpTraits: Sendable, Hashable {
     public let key: KeyNeed
     public let degree: DegreeRule
     public let costClass: CostClass
+
+    /// Whether an instruction of this op may have `count` operands.
+    public func acceptsOperandCount(_ count: Int) -> Bool {
+        repeatsOperands ? count > 0 && count % operandKinds.count == 0 : count == operandKinds.count
+    }
+
+    /// The kind operand `position` must have.
+    public func operandKind(at position: Int) -> ValueKind {
+        operandKinds[position % operandKinds.count]
+    }
+
+    /// "2", or "a positive multiple of 2" for repeating groups (for error messages).
+    public var operandCountDescription: String {
+        repeatsOperands ? "a positive multiple of \(operandKinds.count)" : "\(operandKinds.count)"
+    }
 
     /// The op lowers the level by one (it spends a prime).
     public var consumesLevel: Bool { levelEffect == .consumesOne || levelEffect == .dropsToTarget }
@@ -213,13 +236,13 @@ public struct OpTraits: Sendable, Hashable {
     /// The traits of every op; the single source of truth (ir-spec/cipher-ir.md mirrors it).
     static let table: [Opcode: OpTraits] = {
         func op(
-            _ mnemonic: String, _ operands: [ValueKind], _ result: ValueKind?, arity: ResultArity = .one,
+            _ mnemonic: String, _ operands: [ValueKind], _ result: ValueKind?, repeats: Bool = false, arity: ResultArity = .one,
             immediate: ImmediateKind = .none, level: LevelEffect = .preserves, scale: ScaleRule = .preserves,
             agree: OperandAgreement = .slotsOnly, key: KeyNeed = .none, degree: DegreeRule = .preserves,
             cost: CostClass
         ) -> OpTraits {
             OpTraits(
-                mnemonic: mnemonic, operandKinds: operands, resultKind: result, resultArity: result == nil ? .zero : arity,
+                mnemonic: mnemonic, operandKinds: operands, repeatsOperands: repeats, resultKind: result, resultArity: result == nil ? .zero : arity,
                 immediate: immediate, levelEffect: result == nil ? .none : level, scaleRule: result == nil ? .none : scale,
                 operandsMustAgree: agree, key: key, degree: degree, costClass: cost)
         }
@@ -236,6 +259,7 @@ public struct OpTraits: Sendable, Hashable {
             .addConst: op("addConst", [ct], ct, immediate: .scalar, cost: .addition),
             .mulPlain: op("mulPlain", [ct, pt], ct, scale: .product, agree: .levels, cost: .plainMultiply),
             .mulConst: op("mulConst", [ct], ct, immediate: .scaledScalar, scale: .productWithImmediate, cost: .plainMultiply),
+            .mulPlainSum: op("mulPlainSum", [ct, pt], ct, repeats: true, scale: .product, agree: .levels, cost: .plainMultiply),
             .mul: op("mul", [ct, ct], ct, scale: .product, agree: .levels, degree: .tensor, cost: .tensorMultiply),
             .relinearize: op("relinearize", [ct], ct, key: .relinearization, degree: .relinearizes, cost: .keySwitch),
             .rescale: op("rescale", [ct], ct, level: .consumesOne, scale: .dividesByDroppedPrime, cost: .rescale),

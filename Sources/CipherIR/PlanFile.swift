@@ -97,7 +97,7 @@ public enum PlanFile {
     /// The 8 magic bytes every plan starts with.
     public static let magic: [UInt8] = Array("TSPLAN".utf8) + [0, 1]
     /// The format version this build writes and reads.
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     static let headerSize = 24
     static let sectionHeaderSize = 16
 
@@ -212,13 +212,33 @@ public enum PlanFile {
 
     static func encodeConstants(_ constants: [ConstantEntry]) -> [UInt8] {
         var writer = ByteWriter()
+        writer.bytes.reserveCapacity(8 + constants.reduce(0) { $0 + 64 + $1.storedBytes })
         writer.count32(constants.count)
         writer.u32(0)  // keeps the Float64 vectors 8-byte aligned in the file
         for entry in constants {
             writer.i64(entry.level)
             writer.f64(entry.scale)
-            writer.u64(UInt64(entry.values.count))
-            writer.f64Raw(entry.values)
+            switch entry.content {
+            case .dense(let values):
+                writer.u64(0)
+                writer.u64(UInt64(values.count))
+                writer.f64Raw(values)
+            case .pattern(let pattern):
+                writer.u64(1)
+                writer.u64(UInt64(pattern.length))
+                writer.u64(UInt64(pattern.rotation))
+                writer.u64(UInt64(pattern.grids.count))
+                for grid in pattern.grids {
+                    writer.i64(grid.rows)
+                    writer.i64(grid.rowStride)
+                    writer.i64(grid.columns)
+                    writer.i64(grid.columnStride)
+                    writer.u64(UInt64(grid.starts.count))
+                    writer.f64Raw(grid.values)
+                    writer.i32Raw(grid.starts)
+                    writer.padTo8()
+                }
+            }
         }
         return writer.bytes
     }
@@ -457,7 +477,7 @@ public enum PlanFile {
     }
 
     static func decodeConstants(_ reader: inout ByteReader) throws -> [ConstantEntry] {
-        let count = try reader.count32("constant count", itemSize: 24)
+        let count = try reader.count32("constant count", itemSize: 32)
         let padding = try reader.u32("alignment padding")
         guard padding == 0 else { throw reader.malformed("alignment padding is not zero") }
         var constants: [ConstantEntry] = []
@@ -465,11 +485,44 @@ public enum PlanFile {
         for index in 0..<count {
             let level = try reader.i64("level of constant @\(index)")
             let scale = try reader.f64("scale of constant @\(index)")
-            let length = try reader.u64("length of constant @\(index)")
-            guard length <= UInt64(reader.remaining / 8) else {
-                throw reader.malformed("constant @\(index) claims \(length) values but only \(reader.remaining) bytes remain")
+            let kind = try reader.u64("storage kind of constant @\(index)")
+            switch kind {
+            case 0:
+                let length = try reader.u64("length of constant @\(index)")
+                guard length <= UInt64(reader.remaining / 8) else {
+                    throw reader.malformed("constant @\(index) claims \(length) values but only \(reader.remaining) bytes remain")
+                }
+                constants.append(ConstantEntry(values: try reader.f64Raw(count: Int(length), "values of constant @\(index)"), level: level, scale: scale))
+            case 1:
+                let length = try reader.u64("length of constant @\(index)")
+                let rotation = try reader.u64("rotation of constant @\(index)")
+                let gridCount = try reader.u64("grid count of constant @\(index)")
+                guard length <= UInt64(Int32.max), rotation < max(length, 1), gridCount <= UInt64(reader.remaining / 40) else {
+                    throw reader.malformed("constant @\(index) has length \(length), rotation \(rotation) and \(gridCount) grids, which do not fit the section")
+                }
+                var grids: [SlotGrid] = []
+                grids.reserveCapacity(Int(gridCount))
+                for gridIndex in 0..<Int(gridCount) {
+                    let what = "grid \(gridIndex) of constant @\(index)"
+                    let rows = try reader.i64("rows of \(what)"), rowStride = try reader.i64("row stride of \(what)")
+                    let columns = try reader.i64("columns of \(what)"), columnStride = try reader.i64("column stride of \(what)")
+                    let placements = try reader.u64("placement count of \(what)")
+                    guard placements <= UInt64(reader.remaining / 12) else {
+                        throw reader.malformed("\(what) claims \(placements) placements but only \(reader.remaining) bytes remain")
+                    }
+                    let values = try reader.f64Raw(count: Int(placements), "values of \(what)")
+                    let starts = try reader.i32Raw(count: Int(placements), "starts of \(what)")
+                    if placements % 2 == 1 {
+                        guard try reader.u32("padding of \(what)") == 0 else { throw reader.malformed("padding of \(what) is not zero") }
+                    }
+                    grids.append(SlotGrid(rows: rows, rowStride: rowStride, columns: columns, columnStride: columnStride, starts: starts, values: values))
+                }
+                let pattern = SlotPattern(length: Int(length), rotation: Int(rotation), grids: grids)
+                if let problem = pattern.validationError { throw reader.malformed("constant @\(index): \(problem)") }
+                constants.append(ConstantEntry(pattern: pattern, level: level, scale: scale))
+            default:
+                throw reader.malformed("constant @\(index) has storage kind \(kind); this build knows 0 (values) and 1 (pattern)")
             }
-            constants.append(ConstantEntry(values: try reader.f64Raw(count: Int(length), "values of constant @\(index)"), level: level, scale: scale))
         }
         try finish(reader)
         return constants
@@ -495,8 +548,8 @@ public enum PlanFile {
             guard try reader.u8("reserved byte") == 0 else { throw reader.malformed("instruction \(index) has a nonzero reserved byte") }
             let operandCount = try reader.count32("operand count", itemSize: 4)
             let resultCount = try reader.count32("result count", itemSize: 4)
-            guard operandCount == opcode.traits.operandKinds.count else {
-                throw reader.malformed("instruction \(index) (\(opcode)) has \(operandCount) operands; \(opcode) takes \(opcode.traits.operandKinds.count)")
+            guard opcode.traits.acceptsOperandCount(operandCount) else {
+                throw reader.malformed("instruction \(index) (\(opcode)) has \(operandCount) operands; \(opcode) takes \(opcode.traits.operandCountDescription)")
             }
             var operands: [ValueID] = []
             operands.reserveCapacity(operandCount)

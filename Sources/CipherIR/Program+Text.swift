@@ -38,7 +38,7 @@ extension Program: CustomStringConvertible {
         if !constants.isEmpty {
             out += "\n"
             for (index, entry) in constants.enumerated() {
-                out += "constant @\(index) level=\(entry.level) scale=\(formatScale(entry.scale)) values=[\(entry.values.map(formatDouble).joined(separator: ", "))]\n"
+                out += "constant @\(index) level=\(entry.level) scale=\(formatScale(entry.scale)) \(constantContentText(entry.content))\n"
             }
         }
         if !memoryPlan.isEmpty {
@@ -114,6 +114,20 @@ extension Program: CustomStringConvertible {
             line += " layout=strided(ciphertexts=\(intList(ciphertextStrides)), slots=\(intList(slotStrides)), offset=\(slotOffset))"
         }
         return line + "\n"
+    }
+}
+
+/// `values=[…]`, or `length=… rotate=… grids=[grid(rows, rowStride, columns, columnStride, starts=[…], values=[…]), …]`.
+func constantContentText(_ content: ConstantEntry.Content) -> String {
+    switch content {
+    case .dense(let values):
+        return "values=[\(values.map(formatDouble).joined(separator: ", "))]"
+    case .pattern(let pattern):
+        let grids = pattern.grids.map { grid in
+            "grid(\(grid.rows), \(grid.rowStride), \(grid.columns), \(grid.columnStride), starts=\(intList(grid.starts.map { Int($0) })), "
+                + "values=[\(grid.values.map(formatDouble).joined(separator: ", "))])"
+        }
+        return "length=\(pattern.length) rotate=\(pattern.rotation) grids=[\(grids.joined(separator: ", "))]"
     }
 }
 

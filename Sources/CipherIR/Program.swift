@@ -154,17 +154,68 @@ public struct TensorBinding: Sendable, Hashable, Codable {
     }
 }
 
-/// A constant-pool entry: a raw real vector to be encoded as a plaintext at `level` and `scale`.
-/// Its length is the plaintext's slot count.
+/// A constant-pool entry: a real vector to be encoded as a plaintext at `level` and `scale`, stored either as
+/// its values or by its structure (`SlotPattern`, materialized just before encoding). Its length is the
+/// plaintext's slot count.
 public struct ConstantEntry: Sendable, Hashable, Codable {
-    public var values: [Double]
+    /// How the vector is stored.
+    public enum Content: Sendable, Hashable, Codable {
+        case dense([Double])
+        case pattern(SlotPattern)
+    }
+
+    public var content: Content
     public var level: Int
     public var scale: Double
 
     public init(values: [Double], level: Int, scale: Double) {
-        self.values = values
+        self.content = .dense(values)
         self.level = level
         self.scale = scale
+    }
+
+    public init(pattern: SlotPattern, level: Int, scale: Double) {
+        self.content = .pattern(pattern)
+        self.level = level
+        self.scale = scale
+    }
+
+    public init(content: Content, level: Int, scale: Double) {
+        self.content = content
+        self.level = level
+        self.scale = scale
+    }
+
+    /// The vector's length (slot count), without materializing a pattern.
+    public var length: Int {
+        switch content {
+        case .dense(let values): return values.count
+        case .pattern(let pattern): return pattern.length
+        }
+    }
+
+    /// The vector (a pattern is materialized); setting it stores dense values.
+    public var values: [Double] {
+        get {
+            switch content {
+            case .dense(let values): return values
+            case .pattern(let pattern): return pattern.materialized()
+            }
+        }
+        set { content = .dense(newValue) }
+    }
+
+    /// Bytes the entry's vector takes in a plan file.
+    public var storedBytes: Int {
+        switch content {
+        case .dense(let values): return 8 * values.count
+        case .pattern(let pattern): return pattern.storedBytes
+        }
+    }
+
+    /// The same entry encoded at another level and scale.
+    public func encoded(level: Int, scale: Double) -> ConstantEntry {
+        ConstantEntry(content: content, level: level, scale: scale)
     }
 }
 

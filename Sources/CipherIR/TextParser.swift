@@ -574,6 +574,9 @@ struct TextParser {
         var level: Int?
         var scale: Double?
         var values: [Double]?
+        var length: Int?
+        var rotation = 0
+        var grids: [SlotGrid]?
         var seen = Set<String>()
         while let (attribute, token) = try attributeName() {
             guard seen.insert(attribute).inserted else { throw failure("constant attribute '\(attribute)' is given twice", at: token) }
@@ -581,13 +584,54 @@ struct TextParser {
             case "level": level = try integer()
             case "scale": scale = try self.scale()
             case "values": values = try doubleList()
-            default: throw failure("unknown constant attribute '\(attribute)'; expected level, scale or values", at: token)
+            case "length": length = try integer()
+            case "rotate": rotation = try integer()
+            case "grids": grids = try gridList()
+            default: throw failure("unknown constant attribute '\(attribute)'; expected level, scale, and values or length, rotate and grids", at: token)
             }
         }
-        guard let level, let scale, let values else {
-            throw failure("constant @\(index) needs level, scale and values", at: start)
+        guard let level, let scale else {
+            throw failure("constant @\(index) needs level and scale", at: start)
         }
-        return ConstantEntry(values: values, level: level, scale: scale)
+        switch (values, length, grids) {
+        case (let values?, nil, nil) where !seen.contains("rotate"):
+            return ConstantEntry(values: values, level: level, scale: scale)
+        case (nil, let length?, let grids?):
+            return ConstantEntry(pattern: SlotPattern(length: length, rotation: rotation, grids: grids), level: level, scale: scale)
+        default:
+            throw failure("constant @\(index) needs either values=[…] or length=, grids=[…] (and optionally rotate=)", at: start)
+        }
+    }
+
+    /// `[grid(rows, rowStride, columns, columnStride, starts=[…], values=[…]), …]`
+    mutating func gridList() throws -> [SlotGrid] {
+        try expect("[")
+        var grids: [SlotGrid] = []
+        if try accept("]") { return grids }
+        repeat {
+            try expectKeyword("grid")
+            try expect("(")
+            var geometry: [Int] = []
+            for _ in 0..<4 {
+                geometry.append(try integer())
+                try expect(",")
+            }
+            guard let (startsName, _) = try attributeName(), startsName == "starts" else { throw failure("expected starts=[…] in grid(…)") }
+            let startsToken = current
+            var narrow: [Int32] = []
+            for start in try integerList() {
+                guard let value = Int32(exactly: start) else { throw failure("grid start \(start) is out of the 32-bit range", at: startsToken) }
+                narrow.append(value)
+            }
+            try expect(",")
+            guard let (valuesName, _) = try attributeName(), valuesName == "values" else { throw failure("expected values=[…] in grid(…)") }
+            let values = try doubleList()
+            try expect(")")
+            grids.append(SlotGrid(rows: geometry[0], rowStride: geometry[1], columns: geometry[2], columnStride: geometry[3],
+                                  starts: narrow, values: values))
+        } while try accept(",")
+        try expect("]")
+        return grids
     }
 
     mutating func parseMemoryPlan() throws -> MemoryPlan {

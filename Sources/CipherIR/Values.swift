@@ -68,28 +68,68 @@ public struct ValueType: Sendable, Hashable, Codable, CustomStringConvertible {
 }
 
 /// The side table of value facts, keyed by value id. Reading an absent id gives `.unknown`;
-/// storing `.unknown` removes the entry, so two tables with the same facts are equal.
+/// storing `.unknown` removes the entry, so two tables with the same facts are equal. Stored densely by id
+/// (ids are nearly dense: `Program.emit` hands them out in order).
 public struct ValueTypeTable: Sendable, Equatable, Codable {
-    private var storage: [ValueID: ValueType] = [:]
+    private var storage: [ValueType?] = []
+    public private(set) var count = 0
 
     public init() {}
 
     public subscript(_ id: ValueID) -> ValueType {
-        get { storage[id] ?? .unknown }
+        get {
+            let index = Int(id.raw)
+            return index < storage.count ? storage[index] ?? .unknown : .unknown
+        }
         set {
-            if newValue.isUnknown { storage.removeValue(forKey: id) } else { storage[id] = newValue }
+            let index = Int(id.raw)
+            if newValue.isUnknown {
+                guard index < storage.count, storage[index] != nil else { return }
+                storage[index] = nil
+                count -= 1
+                return
+            }
+            if index >= storage.count {
+                storage.append(contentsOf: repeatElement(nil, count: max(index + 1 - storage.count, storage.count / 2)))
+            }
+            if storage[index] == nil { count += 1 }
+            storage[index] = newValue
         }
     }
 
-    /// Number of values with at least one known fact.
-    public var count: Int { storage.count }
-
     /// The entries sorted by value id (the order of the binary format).
     public var sortedEntries: [(id: ValueID, type: ValueType)] {
-        storage.sorted { $0.key < $1.key }.map { (id: $0.key, type: $0.value) }
+        storage.indices.compactMap { index in storage[index].map { (id: ValueID(index), type: $0) } }
     }
 
-    public mutating func removeAll() { storage.removeAll() }
+    public mutating func removeAll() {
+        storage.removeAll()
+        count = 0
+    }
+
+    public static func == (lhs: ValueTypeTable, rhs: ValueTypeTable) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        let longer = max(lhs.storage.count, rhs.storage.count)
+        for index in 0..<longer {
+            let a = index < lhs.storage.count ? lhs.storage[index] : nil
+            let b = index < rhs.storage.count ? rhs.storage[index] : nil
+            if a != b { return false }
+        }
+        return true
+    }
+
+    enum CodingKeys: String, CodingKey { case entries }
+    struct Entry: Codable { var id: ValueID; var type: ValueType }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        for entry in try container.decode([Entry].self, forKey: .entries) { self[entry.id] = entry.type }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sortedEntries.map { Entry(id: $0.id, type: $0.type) }, forKey: .entries)
+    }
 }
 
 /// Prints a scale as `2^k` when it is an exact power of two with integer exponent, otherwise as the

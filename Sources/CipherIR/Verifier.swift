@@ -233,11 +233,16 @@ struct Verifier {
 
     mutating func checkConstant(_ entry: ConstantEntry, index: Int) {
         let what = "constant @\(index)"
-        checkSlots(entry.values.count, what: what, nil)
+        checkSlots(entry.length, what: what, nil)
         checkLevel(entry.level, what: what, nil)
         checkScale(entry.scale, what: what, level: entry.level, nil)
-        if let bad = entry.values.firstIndex(where: { !$0.isFinite }) {
-            error(.constant, nil, "\(what) has a non-finite value \(entry.values[bad]) at element \(bad)")
+        switch entry.content {
+        case .dense(let values):
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                error(.constant, nil, "\(what) has a non-finite value \(values[bad]) at element \(bad)")
+            }
+        case .pattern(let pattern):
+            if let problem = pattern.validationError { error(.constant, nil, "\(what): \(problem)") }
         }
     }
 
@@ -249,8 +254,8 @@ struct Verifier {
         var structurallyValid = true
 
         // Operands: count, definition, kind.
-        if instruction.operands.count != traits.operandKinds.count {
-            error(.operandCount, index, "\(name) takes \(traits.operandKinds.count) operand(s) but has \(instruction.operands.count)")
+        if !traits.acceptsOperandCount(instruction.operands.count) {
+            error(.operandCount, index, "\(name) takes \(traits.operandCountDescription) operand(s) but has \(instruction.operands.count)")
             structurallyValid = false
         }
         var operandFacts: [ValueFact] = []
@@ -264,8 +269,8 @@ struct Verifier {
                 structurallyValid = false
                 continue
             }
-            if position < traits.operandKinds.count, fact.kind != traits.operandKinds[position] {
-                error(.operandKind, index, "\(name) operand \(position + 1) (\(operand)) must be a \(traits.operandKinds[position].mnemonic) but is a \(fact.kind.mnemonic)")
+            if traits.repeatsOperands || position < traits.operandKinds.count, fact.kind != traits.operandKind(at: position) {
+                error(.operandKind, index, "\(name) operand \(position + 1) (\(operand)) must be a \(traits.operandKind(at: position).mnemonic) but is a \(fact.kind.mnemonic)")
                 structurallyValid = false
             }
             operandFacts.append(fact)
@@ -367,6 +372,26 @@ struct Verifier {
             result.slots = first.1
         }
 
+        // A sum of ct × pt products: every ciphertext at one level, every plaintext at least there, one product scale.
+        if traits.repeatsOperands && operands.count >= 2 && operands.count % 2 == 0 {
+            let ciphertextLevels = stride(from: 0, to: operands.count, by: 2).compactMap { operands[$0].type.level }
+            if let lowest = ciphertextLevels.min(), let highest = ciphertextLevels.max(), lowest != highest {
+                error(.levelMismatch, index, "\(name) ciphertext operands are at levels \(lowest)…\(highest); bring them to one level with levelDown or rescale")
+            }
+            var productScale: Double? = nil
+            for pair in stride(from: 0, to: operands.count, by: 2) {
+                let ct = operands[pair].type, pt = operands[pair + 1].type
+                if let ctLevel = ct.level, let ptLevel = pt.level, ptLevel < ctLevel {
+                    error(.levelMismatch, index, "\(name) plaintext \(instruction.operands[pair + 1]) is at level \(ptLevel), below its ciphertext's \(ctLevel); the plaintext's level must be at least the ciphertext's")
+                }
+                guard let a = ct.scale, let b = pt.scale else { continue }
+                if let productScale, !scalesAgree(productScale, a * b) {
+                    error(.scaleMismatch, index, "\(name) products have different scales (\(formatScale(productScale)) and \(formatScale(a * b)) at operands \(pair + 1)–\(pair + 2)); encode each plaintext so the products share one scale")
+                    break
+                }
+                productScale = productScale ?? a * b
+            }
+        }
         // Agreement of levels and scales between the two operands.
         if operands.count == 2 && traits.operandsMustAgree != .slotsOnly {
             let (a, b) = (instruction.operands[0], instruction.operands[1])
@@ -421,7 +446,7 @@ struct Verifier {
                 return result
             }
             let entry = program.constants[constant]
-            return ValueType(slots: entry.values.count, level: entry.level, scale: entry.scale)
+            return ValueType(slots: entry.length, level: entry.level, scale: entry.scale)
         case .scalar(let value):
             if !value.isFinite { error(.immediate, index, "\(name) has a non-finite constant \(value)") }
         case .scaledScalar(let value, let constantScale):

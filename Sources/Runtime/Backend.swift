@@ -24,6 +24,8 @@ public protocol Backend: AnyObject {
     /// a + value in every slot (value encoded at a's scale).
     func addConstant(_ a: Cipher, _ value: Double) throws -> Cipher
     func multiplyPlain(_ a: Cipher, _ p: Plain) throws -> Cipher
+    /// Σ_i c_i ⊙ p_i (every c_i at one level; the products share one scale).
+    func multiplyPlainSum(_ pairs: [(Cipher, Plain)]) throws -> Cipher
     /// a · value in every slot, value encoded at `scale` (result scale = a's · scale).
     func multiplyConstant(_ a: Cipher, _ value: Double, scale: Double) throws -> Cipher
     /// Tensor product (degree 2 until relinearized).
@@ -50,6 +52,16 @@ public protocol Backend: AnyObject {
     /// Bytes the value occupies in a real CKKS run (for memory accounting: equal to the stored bytes
     /// for CKKS, the predicted ciphertext size for the simulator and the cost model).
     func memoryBytes(of a: Cipher) -> Int
+}
+
+extension Backend {
+    /// Products and adds one at a time (engines with a fused multiply-accumulate override it).
+    public func multiplyPlainSum(_ pairs: [(Cipher, Plain)]) throws -> Cipher {
+        guard let first = pairs.first else { throw RuntimeError.instructionFailed(instruction: -1, opcode: "mulPlainSum", reason: "no operands") }
+        var sum = try multiplyPlain(first.0, first.1)
+        for (cipher, plain) in pairs.dropFirst() { sum = try add(sum, try multiplyPlain(cipher, plain)) }
+        return sum
+    }
 }
 
 /// The functions a key holder applies in a client-aided `refresh`.

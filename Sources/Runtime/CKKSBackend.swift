@@ -13,11 +13,14 @@ public struct CKKSConstant {
 
 /// Real CKKS execution with `CKKSEvaluator`.
 ///
-/// Scales: the IR uses nominal primes 2^qBits[ℓ]; this backend keeps each ciphertext's exact scale.
-/// Where the IR says two scales agree but the exact ones differ by more than the evaluator's
-/// tolerance (e.g. x³ rescaled twice added to 0.5·x rescaled once), the second operand is relabeled
-/// with the first one's scale: its message is multiplied by Δ_b/Δ_a (relative 2^−(qBits−20) or so).
-/// `SimulatorBackend` models the same relabeling, so its error prediction includes it.
+/// Scales: the IR uses nominal primes 2^qBits[ℓ]; this backend keeps each ciphertext's exact scale on
+/// the parameters' `ScaleSchedule` (S_ℓ per level, S_ℓ²/q_ℓ = S_{ℓ−1}): constants multiplied in are
+/// encoded so the product rescales onto S_{ℓ−1}, `levelDown` spends the dropped prime on moving the
+/// scale to S_target, refreshes encrypt at S_ℓ. Values that the IR says agree then agree exactly.
+/// Where they still differ by more than the evaluator's tolerance (inputs encrypted at Δ instead of
+/// S_L that meet ct×ct products before any plaintext product), the second operand is relabeled with
+/// the first one's scale: its message is multiplied by Δ_b/Δ_a (`relabeledScales` counts it).
+/// `SimulatorBackend` follows the same schedule and models the same relabeling.
 public final class CKKSBackend: Backend {
     public typealias Cipher = Ciphertext
     public typealias Plain = CKKSConstant
@@ -29,6 +32,8 @@ public final class CKKSBackend: Backend {
     public let parameters: CKKSParameters
     public let evaluator: CKKSEvaluator
     public let encoder: CKKSEncoder
+    /// The exact scale of each level (see the type's comment).
+    public let schedule: ScaleSchedule
     /// Serves `refresh`; nil makes a `refresh` instruction fail with `refreshNeedsKeyHolder`.
     public var refreshHandler: RefreshHandler?
     /// Slot count of the operand of each `refresh` instruction (by instruction index).
@@ -47,6 +52,7 @@ public final class CKKSBackend: Backend {
         self.parameters = parameters
         evaluator = CKKSEvaluator(parameters: parameters, relinearizationKey: relinearizationKey, galoisKeys: galoisKeys, executor: executor)
         encoder = CKKSEncoder(parameters: parameters, executor: executor)
+        schedule = ScaleSchedule(parameters: parameters)
         refreshSlots = refreshOperandSlots(program)
     }
 
@@ -62,13 +68,14 @@ public final class CKKSBackend: Backend {
         Array(encoder.decodeReal(plaintext).prefix(slots))
     }
 
-    /// A key holder for `refresh` with this secret key (decrypt, apply, encrypt at `level`).
+    /// A key holder for `refresh` with this secret key (decrypt, apply, encrypt at `level` with the
+    /// schedule's scale S_level).
     public func keyHolder(secretKey: SecretKey, seed: UInt64? = nil) -> RefreshHandler {
         let decryptor = CKKSDecryptor(parameters: parameters, secretKey: secretKey, executor: evaluator.executor)
         let encryptor = CKKSEncryptor(parameters: parameters, secretKey: secretKey, seed: seed, executor: evaluator.executor)
         return { [unowned self] ciphertext, function, level, slots in
             let values = self.decode(try decryptor.decrypt(ciphertext), slots: slots).map(function.apply)
-            return try encryptor.encrypt(try self.encode(values, level: level, scale: self.parameters.defaultScale))
+            return try encryptor.encrypt(try self.encode(values, level: level, scale: self.schedule.scale(atLevel: level)))
         }
     }
 
@@ -76,7 +83,8 @@ public final class CKKSBackend: Backend {
 
     public func constant(_ entry: ConstantEntry, index: Int) throws -> CKKSConstant {
         if let cached = constants[index] { return cached }
-        let encoded = CKKSConstant(index: index, entry: entry, plaintext: try encode(entry.values, level: entry.level, scale: entry.scale))
+        let scale = schedule.encodingScale(requested: entry.scale, level: entry.level)
+        let encoded = CKKSConstant(index: index, entry: entry, plaintext: try encode(entry.values, level: entry.level, scale: scale))
         constants[index] = encoded
         return encoded
     }
@@ -92,25 +100,35 @@ public final class CKKSBackend: Backend {
     public func subtract(_ a: Ciphertext, _ b: Ciphertext) throws -> Ciphertext { try evaluator.subtracting(a, aligned(b, to: a)) }
     public func negate(_ a: Ciphertext) throws -> Ciphertext { try evaluator.negated(a) }
 
-    public func addPlain(_ a: Ciphertext, _ p: CKKSConstant) throws -> Ciphertext {
-        var plaintext = p.plaintext
-        if abs(a.scale - plaintext.scale) > CKKSEvaluator.scaleTolerance * max(a.scale, plaintext.scale) {
-            // Encode the entry again at the ciphertext's exact scale (the IR's scales agree nominally).
-            let key = "\(p.index)@\(a.level)@\(a.scale.bitPattern)"
-            if let cached = reencoded[key] {
-                plaintext = cached
-            } else {
-                plaintext = try encode(p.entry.values, level: a.level, scale: a.scale)
-                reencoded[key] = plaintext
-            }
+    /// `p` encoded at `scale` and at least `level`: its first encoding when that scale agrees within the
+    /// evaluator's tolerance, else encoded again (cached per level and exact scale).
+    private func plaintext(_ p: CKKSConstant, level: Int, scale: Double) throws -> Plaintext {
+        if abs(p.plaintext.scale - scale) <= CKKSEvaluator.scaleTolerance * max(p.plaintext.scale, scale) && p.plaintext.level >= level {
+            return p.plaintext
         }
-        return try evaluator.adding(a, plaintext)
+        let key = "\(p.index)@\(level)@\(scale.bitPattern)"
+        if let cached = reencoded[key] { return cached }
+        let encoded = try encode(p.entry.values, level: level, scale: scale)
+        reencoded[key] = encoded
+        return encoded
+    }
+
+    /// Adds the entry encoded at the ciphertext's exact scale (the IR's scales agree nominally).
+    public func addPlain(_ a: Ciphertext, _ p: CKKSConstant) throws -> Ciphertext {
+        try evaluator.adding(a, try plaintext(p, level: a.level, scale: a.scale))
     }
 
     public func addConstant(_ a: Ciphertext, _ value: Double) throws -> Ciphertext { try evaluator.adding(a, constant: value) }
-    public func multiplyPlain(_ a: Ciphertext, _ p: CKKSConstant) throws -> Ciphertext { try evaluator.multiplying(a, p.plaintext) }
+    /// The product with the entry encoded so that it rescales onto the schedule (`ScaleSchedule.multiplierScale`).
+    public func multiplyPlain(_ a: Ciphertext, _ p: CKKSConstant) throws -> Ciphertext {
+        let scale = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: p.entry.scale)
+        return try evaluator.multiplying(a, try plaintext(p, level: a.level, scale: scale))
+    }
+
+    /// The product with `value` encoded so that it rescales onto the schedule (`ScaleSchedule.multiplierScale`).
     public func multiplyConstant(_ a: Ciphertext, _ value: Double, scale: Double) throws -> Ciphertext {
-        try evaluator.multiplying(a, constant: value, constantScale: scale)
+        let exact = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: scale)
+        return try evaluator.multiplying(a, constant: value, constantScale: exact)
     }
 
     public func multiply(_ a: Ciphertext, _ b: Ciphertext) throws -> Ciphertext {
@@ -121,9 +139,15 @@ public final class CKKSBackend: Backend {
 
     public func relinearize(_ a: Ciphertext) throws -> Ciphertext { try evaluator.relinearized(a) }
     public func rescale(_ a: Ciphertext) throws -> Ciphertext { try evaluator.rescaled(a) }
+    /// Drops to `level`; a settled value also moves onto the schedule's S_level (the dropped prime pays).
     public func levelDown(_ a: Ciphertext, to level: Int) throws -> Ciphertext {
         var out = a
-        try evaluator.dropLevel(&out, to: level)
+        if level < a.level, let scale = schedule.droppedScale(a.scale, to: level),
+           abs(scale - a.scale) > CKKSEvaluator.scaleTolerance * scale {
+            try evaluator.dropLevel(&out, to: level, scale: scale)
+        } else {
+            try evaluator.dropLevel(&out, to: level)
+        }
         return out
     }
     public func rotate(_ a: Ciphertext, by step: Int) throws -> Ciphertext { try evaluator.rotated(a, by: step) }

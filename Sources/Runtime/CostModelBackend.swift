@@ -136,10 +136,13 @@ public final class CostModelBackend: Backend {
     /// Predicted milliseconds of one instruction of `opcode` on an operand at `level`.
     public func cost(_ opcode: Opcode, level: Int, steps: Int = 1) -> Double {
         switch opcode {
-        case .input, .output, .levelDown: return 0
+        case .input, .output: return 0
+        // Moving onto the target level's exact scale: a scalar multiply and a rescale by the last dropped prime.
+        case .levelDown: return linear("mul_plain", level: level) + transform("rescale", level: level)
         case .constant: return transform("encode", level: level)
         case .add, .sub, .negate, .addPlain, .addConst: return linear("add", level: level)
         case .mulPlain, .mulConst: return linear("mul_plain", level: level)
+        case .mulPlainSum: return Double(steps) * linear("mul_plain", level: level) + Double(max(steps - 1, 0)) * linear("add", level: level)
         case .mul: return 2 * linear("mul_plain", level: level)
         case .relinearize: return max(ms("mul_relin") - 2 * ms("mul_plain"), 0) * keySwitchFactor(level: level)
         case .rescale: return transform("rescale", level: level)
@@ -181,6 +184,11 @@ public final class CostModelBackend: Backend {
     public func addPlain(_ a: CostValue, _ p: CostValue) throws -> CostValue { same(.addPlain, a) }
     public func addConstant(_ a: CostValue, _ value: Double) throws -> CostValue { same(.addConst, a) }
     public func multiplyPlain(_ a: CostValue, _ p: CostValue) throws -> CostValue { same(.mulPlain, a, scale: a.scale * p.scale) }
+    public func multiplyPlainSum(_ pairs: [(CostValue, CostValue)]) throws -> CostValue {
+        guard let (a, p) = pairs.first else { throw RuntimeError.instructionFailed(instruction: -1, opcode: "mulPlainSum", reason: "no operands") }
+        charge(.mulPlainSum, level: a.level, steps: pairs.count)
+        return CostValue(level: a.level, degree: pairs.map(\.0.degree).max() ?? 1, scale: a.scale * p.scale)
+    }
     public func multiplyConstant(_ a: CostValue, _ value: Double, scale: Double) throws -> CostValue { same(.mulConst, a, scale: a.scale * scale) }
     public func multiply(_ a: CostValue, _ b: CostValue) throws -> CostValue { same(.mul, a, degree: 2, scale: a.scale * b.scale) }
     public func relinearize(_ a: CostValue) throws -> CostValue { same(.relinearize, a, degree: 1) }

@@ -123,6 +123,11 @@ public final class Interpreter<B: Backend> {
                     try put(instruction.result, try backend.addConstant(try cipher(ops[0], index), instruction.scalar!))
                 case .mulPlain:
                     try put(instruction.result, try backend.multiplyPlain(try cipher(ops[0], index), try plain(ops[1], index)))
+                case .mulPlainSum:
+                    var pairs: [(B.Cipher, B.Plain)] = []
+                    pairs.reserveCapacity(ops.count / 2)
+                    for pair in stride(from: 0, to: ops.count, by: 2) { pairs.append((try cipher(ops[pair], index), try plain(ops[pair + 1], index))) }
+                    try put(instruction.result, try backend.multiplyPlainSum(pairs))
                 case .mulConst:
                     try put(instruction.result, try backend.multiplyConstant(
                         try cipher(ops[0], index), instruction.scalar!, scale: instruction.scalarScale!))

@@ -111,14 +111,18 @@ public struct SimulatedCiphertext: Sendable {
 }
 
 /// Runs a plan on plaintext vectors with the CKKS noise model (`NoiseModel`): fast, for checking
-/// the accuracy of large plans without keys. Mirrors `CKKSBackend`'s exact-scale bookkeeping.
+/// the accuracy of large plans without keys. Mirrors `CKKSBackend`'s exact-scale bookkeeping: the
+/// same `ScaleSchedule` (multiplier encoding scales, level drops onto S_ℓ, refreshes at S_ℓ) and the
+/// same relabeling where exact scales still differ.
 public final class SimulatorBackend: Backend {
     public typealias Cipher = SimulatedCiphertext
-    /// An encoded constant: its values, the rounded values at its scale, and its encoding variance.
+    /// An encoded constant: its entry and the encoding variance at its first encoding's scale.
     public typealias Plain = (entry: ConstantEntry, encodingVariance: Double)
 
     public let model: NoiseModel
     public let parameters: CKKSParameters
+    /// The exact scale of each level, as `CKKSBackend` keeps it.
+    public let schedule: ScaleSchedule
     /// Whether fresh inputs are modeled as public-key (true) or secret-key encryptions.
     public let publicKeyEncryption: Bool
     /// Error standard deviation of a `bootstrap` (not yet measured: CKKS bootstrapping is issue 7).
@@ -128,6 +132,7 @@ public final class SimulatorBackend: Backend {
     public init(parameters: CKKSParameters, publicKeyEncryption: Bool = false) {
         self.parameters = parameters
         model = NoiseModel(parameters: parameters)
+        schedule = ScaleSchedule(parameters: parameters)
         self.publicKeyEncryption = publicKeyEncryption
     }
 
@@ -139,7 +144,7 @@ public final class SimulatorBackend: Backend {
     }
 
     public func constant(_ entry: ConstantEntry, index: Int) throws -> Plain {
-        (entry, model.encoding(scale: entry.scale))
+        (entry, model.encoding(scale: schedule.encodingScale(requested: entry.scale, level: entry.level)))
     }
 
     private func map2(_ a: SimulatedCiphertext, _ b: SimulatedCiphertext, _ f: (Double, Double) -> Double) -> ([Double], [Double]) {
@@ -199,19 +204,23 @@ public final class SimulatorBackend: Backend {
 
     public func multiplyPlain(_ a: SimulatedCiphertext, _ p: Plain) throws -> SimulatedCiphertext {
         let values = Packing.replicateOrTruncate(p.entry.values, slots: a.slots)
+        // CKKSBackend encodes the entry so the product rescales onto the schedule.
+        let scale = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: p.entry.scale)
+        let encoding = model.encoding(scale: scale)
         var out = a
         out.values = (0..<a.slots).map { a.values[$0] * values[$0] }
         out.ideal = (0..<a.slots).map { a.ideal[$0] * values[$0] }
         out.variance = (0..<a.slots).map { (i: Int) -> Double in
             let z: Double = a.values[i], w: Double = values[i]
-            return a.variance[i] * w * w + z * z * p.encodingVariance
+            return a.variance[i] * w * w + z * z * encoding
         }
-        out.scale = a.scale * p.entry.scale
+        out.scale = a.scale * scale
         out.level = min(a.level, p.entry.level)
         return out
     }
 
-    public func multiplyConstant(_ a: SimulatedCiphertext, _ value: Double, scale: Double) throws -> SimulatedCiphertext {
+    public func multiplyConstant(_ a: SimulatedCiphertext, _ value: Double, scale requested: Double) throws -> SimulatedCiphertext {
+        let scale = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: requested)
         let rounded = (value * scale).rounded() / scale
         var out = a
         out.values = a.values.map { $0 * rounded }
@@ -257,9 +266,20 @@ public final class SimulatorBackend: Backend {
         return out
     }
 
+    /// As `CKKSBackend`: a settled value moves onto S_level with a product by the integer
+    /// round(q·S_level/scale) (q the last dropped prime) and a rescale.
     public func levelDown(_ a: SimulatedCiphertext, to level: Int) throws -> SimulatedCiphertext {
         var out = a
         out.level = level
+        if level < a.level, let scale = schedule.droppedScale(a.scale, to: level),
+           abs(scale - a.scale) > CKKSEvaluator.scaleTolerance * scale {
+            let factor = model.primes[level + 1] * scale / a.scale
+            let ratio = factor.rounded() / factor
+            let added = model.rescale(scale: scale)
+            out.values = a.values.map { $0 * ratio }
+            out.variance = a.variance.map { $0 * ratio * ratio + added }
+            out.scale = scale
+        }
         return out
     }
 
@@ -289,14 +309,14 @@ public final class SimulatorBackend: Backend {
     public func bootstrap(_ a: SimulatedCiphertext, to level: Int) throws -> SimulatedCiphertext {
         var out = a
         out.level = level
-        out.scale = parameters.defaultScale
+        out.scale = schedule.scale(atLevel: level)
         let added = bootstrapErrorStandardDeviation * bootstrapErrorStandardDeviation
         out.variance = a.variance.map { $0 + added }
         return out
     }
 
     public func refresh(_ a: SimulatedCiphertext, function: RefreshFunction, level: Int, instruction: Int) throws -> SimulatedCiphertext {
-        let scale = parameters.defaultScale
+        let scale = schedule.scale(atLevel: level)
         let fresh = model.freshEncryption(scale: scale, publicKey: false) + model.encoding(scale: scale)
         var out = a
         out.values = a.values.map(function.apply)

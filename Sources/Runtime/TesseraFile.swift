@@ -307,9 +307,11 @@ public struct PlanSession {
 
     // MARK: client
 
-    /// Level and scale at which the client encrypts input binding `binding`.
+    /// Level and scale at which the client encrypts input binding `binding`: the scale schedule's exact S_ℓ when the
+    /// plan asks for the nominal scale there (so deep ct × ct chains stay on the schedule).
     public func inputLevelAndScale(_ binding: TensorBinding) -> (level: Int, scale: Double) {
-        (binding.level ?? parameters.maxLevel, binding.scale ?? parameters.defaultScale)
+        let level = binding.level ?? parameters.maxLevel
+        return (level, ScaleSchedule(parameters: parameters).encodingScale(requested: binding.scale ?? parameters.defaultScale, level: level))
     }
 
     /// Packs and encrypts a tensor for each input binding (by name; row-major values).

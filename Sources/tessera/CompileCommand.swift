@@ -50,6 +50,12 @@ struct CompilationOptions: ParsableArguments {
         }
         return options
     }
+
+    /// Compiles `graph` (already through the tensor passes) with these options into a leveled plan;
+    /// `printAfterEach` receives each CipherIR stage's name and program.
+    func compile(_ graph: TensorGraph, printAfterEach: ((String, Program) -> Void)? = nil) throws -> CompilationResult {
+        try ModelCompiler.compile(graph, options: try compilerOptions(graph: graph), printAfterEach: printAfterEach)
+    }
 }
 
 struct Compile: ParsableCommand {
@@ -80,7 +86,6 @@ struct Compile: ParsableCommand {
     func run() throws {
         let start = monotonicSeconds()
         let loaded = try loadModel(ONNXModel(contentsOf: model), batchSize: batchSize)
-        let options = try compilation.compilerOptions(graph: loaded.graph)
         var stageIndex = 0
         if let dumpIR {
             try FileManager.default.createDirectory(atPath: dumpIR, withIntermediateDirectories: true)
@@ -92,7 +97,7 @@ struct Compile: ParsableCommand {
             if printAfterAll { printError("// ----- after \(name) -----\n" + text) }
             if let dumpIR { try? writeAtomically(text, to: String(format: "%@/%02d-%@.cir", dumpIR, stageIndex, name)) }
         } : nil
-        let compiled = try ModelCompiler.compile(loaded.graph, options: options, printAfterEach: printer)
+        let compiled = try compilation.compile(loaded.graph, printAfterEach: printer)
         for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
         try PlanFile.write(compiled.program, to: output)
         let seconds = monotonicSeconds() - start

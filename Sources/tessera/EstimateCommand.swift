@@ -44,7 +44,8 @@ func estimateReport(_ estimate: PlanRunner.Estimate, parameters: PlanParameters,
     }
     keyLine += "relinearization \(formatBytes(sizes.relinearizationBytes)), \(sizes.galoisKeyCount) Galois keys × \(formatBytes(sizes.galoisKeyBytes)) = \(formatBytes(sizes.totalEvaluationKeyBytes))"
     lines.append(keyLine)
-    lines.append("memory:       peak live ciphertexts \(formatBytes(estimate.peakCiphertextBytes)) (\(estimate.peakLiveCiphertexts) values), constants \(formatBytes(estimate.constantBytes)), eval keys \(formatBytes(sizes.totalEvaluationKeyBytes)); peak \(formatBytes(estimate.peakMemoryBytes))")
+    lines.append("memory:       peak live ciphertexts \(formatBytes(estimate.peakCiphertextBytes)) (\(estimate.peakLiveCiphertexts) values); with plaintexts encoded just in time \(formatBytes(estimate.peakLiveBytes)); eval keys \(formatBytes(sizes.totalEvaluationKeyBytes)); peak \(formatBytes(estimate.peakMemoryBytes))")
+    lines.append("constants:    \(formatBytes(estimate.storedConstantBytes)) in the plan; \(formatBytes(estimate.constantBytes)) if every plaintext were kept encoded")
     lines.append(String(format: "time:         %.3f ms predicted (one thread, cost model)", estimate.predictedMilliseconds))
     return lines.joined(separator: "\n")
 }

@@ -36,6 +36,9 @@ struct Infer: ParsableCommand {
     @Option(help: "ckks (real encryption) or simulate (noise model).")
     var backend: InferBackend = .ckks
 
+    @Option(name: .customLong("reference"), help: "With a .tsp plan: the .onnx model it was compiled from, to compare with its plaintext answer.")
+    var referenceModel: String?
+
     @OptionGroup var compilation: CompilationOptions
 
     @Option(help: "Seed keys and encryption randomness (reproducible runs; for tests only).")
@@ -67,7 +70,11 @@ struct Infer: ParsableCommand {
         var referenceGraph: TensorGraph? = nil
         if model.hasSuffix(".tsp") {
             program = try loadPlan(model)
+            if let referenceModel {
+                referenceGraph = try loadModel(try ONNXModel(contentsOf: referenceModel), batchSize: images).graph
+            }
         } else {
+            if referenceModel != nil { throw CommandError("--reference is for a .tsp plan; with an .onnx model the plaintext answer comes from the model itself") }
             let onnx = try ONNXModel(contentsOf: model)
             let full = try loadModel(onnx, batchSize: images)
             referenceGraph = full.graph

@@ -11,10 +11,15 @@ func loadPlan(_ path: String) throws -> Program {
     }
 }
 
-/// `tessera dump PLAN.tsp [--format text|json|dot]`: the plan's program as CipherIR text (the
-/// canonical form, which `tessera assemble` reads back), as JSON, or as a Graphviz data-flow graph.
+/// `tessera dump PLAN.tsp [--stage cipher] [--format text|json|dot]`: the plan's program in `format`
+/// (see `formatPlan`).
 func dumpPlan(path: String, format: String) throws -> String {
-    let program = try loadPlan(path)
+    try formatPlan(try loadPlan(path), format: format)
+}
+
+/// A program as CipherIR text (the canonical form, which `tessera assemble` reads back), as JSON, or
+/// as a Graphviz data-flow graph (`format`: text, json or dot).
+func formatPlan(_ program: Program, format: String) throws -> String {
     switch format {
     case "text":
         return program.text

@@ -168,6 +168,9 @@ enum PlainEvaluator {
             case .add, .addPlain: result = zip(operand(0), operand(1)).map(+)
             case .sub: result = zip(operand(0), operand(1)).map(-)
             case .mul, .mulPlain: result = zip(operand(0), operand(1)).map(*)
+            case .mulPlainSum:
+                result = stride(from: 0, to: instruction.operands.count, by: 2).map { zip(operand($0), operand($0 + 1)).map(*) }
+                    .reduce(into: [Double](repeating: 0, count: operand(0).count)) { sum, product in for s in sum.indices { sum[s] += product[s] } }
             case .negate: result = operand(0).map { -$0 }
             case .addConst: result = operand(0).map { $0 + instruction.scalar! }
             case .mulConst: result = operand(0).map { $0 * instruction.scalar! }

@@ -91,7 +91,7 @@ func decodeError(_ bytes: [UInt8], verify: Bool = true) -> PlanFileError? {
     @Test func layoutMatchesTheSpec() throws {
         let bytes = PlanFile.encode(try Program(parsing: Golden.dotProduct))
         #expect(Array(bytes[0..<8]) == [0x54, 0x53, 0x50, 0x4C, 0x41, 0x4E, 0x00, 0x01])
-        #expect(Array(bytes[8..<12]) == [1, 0, 0, 0])  // version 1
+        #expect(Array(bytes[8..<12]) == [2, 0, 0, 0])  // version 2
         #expect(Array(bytes[12..<16]) == [0, 0, 0, 0])  // flags
         #expect(Array(bytes[16..<20]) == [7, 0, 0, 0])  // sections
         #expect(CRC32.checksum(Array(bytes[0..<20])).littleEndianBytes == Array(bytes[20..<24]))
@@ -103,13 +103,15 @@ func decodeError(_ bytes: [UInt8], verify: Bool = true) -> PlanFileError? {
             let payload = Array(bytes[span.payloadStart..<span.payloadEnd])
             #expect(CRC32.checksum(payload).littleEndianBytes == Array(bytes[span.headerStart + 4..<span.headerStart + 8]))
         }
-        // The constant pool: count 1, padding, level 3, scale 2^40, 8 values, then the raw Float64s.
+        // The constant pool: count 1, padding, level 3, scale 2^40, storage kind 0 (dense), 8 values, then the raw Float64s.
         let pool = spans[3]
         func f64(_ at: Int) -> Double { Double(bitPattern: (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }) }
         #expect(Array(bytes[pool.payloadStart..<pool.payloadStart + 8]) == [1, 0, 0, 0, 0, 0, 0, 0])
         #expect(f64(pool.payloadStart + 16) == 0x1p40)
-        #expect(f64(pool.payloadStart + 32) == 0.5)
-        #expect(f64(pool.payloadStart + 40) == -1.0)
+        #expect(Array(bytes[pool.payloadStart + 24..<pool.payloadStart + 32]) == [0, 0, 0, 0, 0, 0, 0, 0])
+        #expect(Array(bytes[pool.payloadStart + 32..<pool.payloadStart + 40]) == [8, 0, 0, 0, 0, 0, 0, 0])
+        #expect(f64(pool.payloadStart + 40) == 0.5)
+        #expect(f64(pool.payloadStart + 48) == -1.0)
         #expect(spans[6].payloadStart == spans[6].payloadEnd)  // empty memory plan
     }
 
@@ -152,12 +154,12 @@ func decodeError(_ bytes: [UInt8], verify: Bool = true) -> PlanFileError? {
         #expect(text?.description.contains("not a Tessera plan") == true)
 
         var newer = bytes
-        newer[8] = 2
+        newer[8] = 3
         let crc = CRC32.checksum(Array(newer[0..<20])).littleEndianBytes
         newer.replaceSubrange(20..<24, with: crc)
         let version = decodeError(newer)
-        #expect(version == .unsupportedVersion(found: 2, supported: 1))
-        #expect(version?.description.contains("version 2 is not supported; this build reads version 1") == true)
+        #expect(version == .unsupportedVersion(found: 3, supported: 2))
+        #expect(version?.description.contains("version 3 is not supported; this build reads version 2") == true)
 
         var flagged = bytes
         flagged[12] = 1

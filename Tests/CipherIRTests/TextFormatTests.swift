@@ -61,7 +61,13 @@ import Testing
                               layout: .strided(ciphertextStrides: [0, 0], slotStrides: [4, 1], slotOffset: 2), level: 4, scale: 0x1p40)
             ],
             outputs: [TensorBinding(name: "out", shape: [4], ciphertextCount: 1, slots: 16, layout: .explicit([3, 2, 1, 0]))],
-            constants: [ConstantEntry(values: (0..<16).map { Double($0) * 0.1 - 1e-7 }, level: 4, scale: 1099511627689.0)],
+            constants: [
+                ConstantEntry(values: (0..<16).map { Double($0) * 0.1 - 1e-7 }, level: 4, scale: 1099511627689.0),
+                ConstantEntry(pattern: SlotPattern(length: 16, rotation: 3, grids: [
+                    SlotGrid(rows: 2, rowStride: 4, columns: 3, columnStride: 1, starts: [0, 8], values: [0.25, -1.5e-3]),
+                    SlotGrid(rows: 1, rowStride: 0, columns: 1, columnStride: 0, starts: [15], values: [2]),
+                ]), level: 4, scale: 0x1p40),
+            ],
             memoryPlan: MemoryPlan(bytes: [0x00, 0xAB, 0x7F]))
         let x = program.emitOne(.input, [], .binding(index: 0, ciphertext: 0))
         let c = program.emitOne(.constant, [], .constantIndex(0))
@@ -71,6 +77,8 @@ import Testing
         let ap = program.emitOne(.addPlain, [n, c], type: ValueType(slots: 16))
         let ac = program.emitOne(.addConst, [ap], .scalar(-0.125))
         let mp = program.emitOne(.mulPlain, [ac, c])
+        let p = program.emitOne(.constant, [], .constantIndex(1))
+        let sum = program.emitOne(.mulPlainSum, [ac, c, x, p])
         let mc = program.emitOne(.mulConst, [x], .scaledScalar(value: 3.5e-3, scale: 0x1p40))
         let m = program.emitOne(.mul, [x, x])
         let r = program.emitOne(.relinearize, [m])
@@ -81,14 +89,16 @@ import Testing
         let conj = program.emitOne(.conjugate, [hoisted[1]])
         let boot = program.emitOne(.bootstrap, [conj], .targetLevel(3))
         let refreshed = program.emitOne(.refresh, [boot], .refresh(function: "relu", level: 4))
-        _ = (mp, mc, refreshed)
+        _ = (mp, mc, refreshed, sum)
         program.emit(.output, [refreshed], .binding(index: 0, ciphertext: 0))
         #expect(Set(program.instructions.map(\.opcode)) == Set(Opcode.allCases))
         let text = program.text
         let parsed = try Program(parsing: text)
         #expect(parsed == program)
         #expect(parsed.text == text)
-        #expect(text.contains("%14, %15 = rotateHoisted %13 steps=[2, 3] : ct<level=1>, ct\n"))
+        #expect(text.contains("%16, %17 = rotateHoisted %15 steps=[2, 3] : ct<level=1>, ct\n"))
+        #expect(text.contains("%9 = mulPlainSum %6, %1, %0, %8\n"))
+        #expect(text.contains("constant @1 level=4 scale=2^40 length=16 rotate=3 grids=[grid(2, 4, 3, 1, starts=[0, 8], values=[0.25, -0.0015]), grid(1, 0, 1, 0, starts=[15], values=[2.0])]"))
         #expect(text.contains("input \"in \\\"quoted\\\"\\n\\u{1}é\""))
         #expect(text.contains("scale=1099511627689.0"))
         #expect(text.contains("memory_plan bytes=\"00ab7f\""))

@@ -169,8 +169,8 @@ struct SpatialTests {
                           pad: c.pad, dilation: c.dilation, group: c.group)
         let outcome = try test.run(outputs: [y], slots: c.slots)
         expectMatches(outcome)
-        let mulPlains = outcome.program.instructions.filter { $0.opcode == .mulPlain }.count
-        #expect(mulPlains > 0)
+        let products = outcome.program.instructions.filter { $0.opcode == .mulPlain || $0.opcode == .mulPlainSum }.count
+        #expect(products > 0)
     }
 
     @Test("a strided convolution writes a multiplexed layout on the input's grid")
@@ -374,8 +374,18 @@ struct SpatialTests {
         #expect(offsets == 72)
         #expect(outcome.rotations == plan.rotationCount)
         #expect(Double(outcome.rotations) <= 2.5 * Double(offsets).squareRoot())
-        // One mulPlain per diagonal, and every path from input to output crosses exactly one mulPlain.
-        #expect(outcome.program.instructions.filter { $0.opcode == .mulPlain }.count == layer.transform.diagonalCount)
+        // One plaintext product per diagonal (fused into one mulPlainSum per giant step), and every path from input to
+        // output crosses exactly one of them.
+        let products = outcome.program.instructions.reduce(0) { count, instruction in
+            switch instruction.opcode {
+            case .mulPlain: return count + 1
+            case .mulPlainSum: return count + instruction.operands.count / 2
+            default: return count
+            }
+        }
+        #expect(products == layer.transform.diagonalCount)
+        let sums = outcome.program.instructions.filter { $0.opcode == .mulPlainSum }.count
+        #expect(sums > 0 && sums <= plan.giantSteps.joined().count)
         #expect(multiplicativeDepth(outcome.program) == 1)
         #expect(outcome.program.instructions.contains { $0.opcode == .rotateHoisted })
     }
@@ -525,12 +535,33 @@ struct SpatialTests {
 
     @Test("a transform past the diagonal memory budget throws instead of exhausting memory")
     func diagonalBudget() throws {
-        var builder = DiagonalTransformBuilder(slots: 64, inputCiphertexts: 1, outputCiphertexts: 1, budgetBytes: 4 * 64 * 8)
+        // Room for exactly four diagonals of one placement each.
+        let perDiagonal = DiagonalTransformBuilder.diagonalOverheadBytes + DiagonalTransformBuilder.placementBytes
+        var builder = DiagonalTransformBuilder(slots: 64, inputCiphertexts: 1, outputCiphertexts: 1, budgetBytes: 4 * perDiagonal)
         for offset in 0..<4 { builder.accumulate(outputPosition: 0, inputPosition: offset, value: 1) }
         #expect(!builder.exceededBudget)
         builder.accumulate(outputPosition: 0, inputPosition: 4, value: 1)
         #expect(builder.exceededBudget)
         #expect(builder.diagonalCount == 4)
+    }
+
+    @Test("a convolution tap's diagonal is one grid placement per channel pair, split only at ciphertext boundaries")
+    func rectanglePlacements() throws {
+        // Rows of 8 slots, 64-slot ciphertexts: a 4×8 rectangle whose rows 0…1 sit in ciphertext 0 and rows 2…3 in 1.
+        var builder = DiagonalTransformBuilder(slots: 64, inputCiphertexts: 2, outputCiphertexts: 2)
+        builder.accumulate(outputStart: 48, inputStart: 49, rows: 4, outputRowStride: 8, inputRowStride: 8,
+                           columns: 6, outputColumnStride: 1, inputColumnStride: 1, value: 0.5)
+        let transform = builder.finish()
+        // Rows 0–1 in ciphertext 0 (block 0→0, offset 1), rows 2–3 in ciphertext 1 (block 1→1, offset 1).
+        #expect(transform.keys == [DiagonalKey(output: 0, input: 0, offset: 1), DiagonalKey(output: 1, input: 1, offset: 1)])
+        #expect(transform.placementCount == 2)
+        #expect(transform.patterns[0].grids == [SlotGrid(rows: 2, rowStride: 8, columns: 6, columnStride: 1, starts: [48], values: [0.5])])
+        #expect(transform.patterns[1].grids == [SlotGrid(rows: 2, rowStride: 8, columns: 6, columnStride: 1, starts: [0], values: [0.5])])
+        // The same entries one by one give the same matrix.
+        var reference = DiagonalTransformBuilder(slots: 64, inputCiphertexts: 2, outputCiphertexts: 2)
+        for r in 0..<4 { for c in 0..<6 { reference.accumulate(outputPosition: 48 + 8 * r + c, inputPosition: 49 + 8 * r + c, value: 0.5) } }
+        let x = (0..<2).map { ct in (0..<64).map { Double(ct * 64 + $0) } }
+        #expect(transform.apply(to: x) == reference.finish().apply(to: x))
     }
 
     @Test("bad input throws a typed error")

@@ -156,8 +156,8 @@ enum RuntimeCLI {
         try RuntimeCLI.fails(run(plan: "flip.tsp"), mentioning: ["corrupt"])
         try damage("mv.tsp", "cut.tsp") { $0.removeLast($0.count / 3) }
         try RuntimeCLI.fails(run(plan: "cut.tsp"), mentioning: ["truncated"])
-        try damage("mv.tsp", "v2.tsp") { bytes in
-            bytes[8] = 2
+        try damage("mv.tsp", "v1.tsp") { bytes in
+            bytes[8] = 1
             var crc: UInt32 = 0xFFFF_FFFF
             for byte in bytes[0..<20] {
                 crc ^= UInt32(byte)
@@ -166,7 +166,7 @@ enum RuntimeCLI {
             crc ^= 0xFFFF_FFFF
             for k in 0..<4 { bytes[20 + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
         }
-        try RuntimeCLI.fails(run(plan: "v2.tsp"), mentioning: ["version 2"])
+        try RuntimeCLI.fails(run(plan: "v1.tsp"), mentioning: ["version 1"])
         try RuntimeCLI.fails(run(plan: "x.npy"), mentioning: ["not a Tessera plan"])
         // Keys: flipped byte, truncation, keys from another plan, the secret key in place of eval keys.
         try damage("ek.tek", "flip.tek") { $0[$0.count / 2] ^= 1 }

@@ -4,30 +4,50 @@ import TensorIR
 /// The batch layout (nGraph-HE's): slot n of every ciphertext belongs to image n; a tensor [N, rest…] is one
 /// ciphertext per element of `rest`. Linear layers are scalar multiply-accumulate (no rotations, zero weights skipped),
 /// elementwise ops work per ciphertext, flatten/reshape are free.
+///
+/// The batch need not stay in dimension 0 for ops that work on the row-major elements of each image (reshape,
+/// flatten, linear over the last axis, activations, broadcasting add/sub/mul): a tensor is valid in this layout when
+/// some leading axes multiply to exactly the batch N (its *batch axes*, e.g. [N, K, 1] or [1, N, K]), because then
+/// its row-major element e is n·E + r with n the image. With one image every shape qualifies (no leading axes), so a
+/// batch-1 model may reshape freely (e.g. [1, 10] → [10, 1] for a transposed Gemm operand). Ops with image structure
+/// (conv, pooling, affine, pad, concat) still need the batch in dimension 0.
 struct BatchLowering {
     let context: LoweringContext
     let activations: ActivationLowering
-    /// Number of images (dimension 0 of every tensor).
+    /// Number of images N.
     let batch: Int
 
-    /// Element e = n·E + r of a [N, rest…] tensor lives in ciphertext r, slot n.
-    static func positions(shape: [Int], slots: Int) -> [Int] {
-        let batch = shape.first ?? 1
-        let perImage = shape.dropFirst().reduce(1, *)
-        var positions = [Int](repeating: 0, count: batch * perImage)
+    /// Element e = n·E + r of a tensor of N·E elements lives in ciphertext r, slot n.
+    static func positions(shape: [Int], batch: Int, slots: Int) -> [Int] {
+        let count = shape.reduce(1, *)
+        let perImage = count / max(batch, 1)
+        var positions = [Int](repeating: 0, count: count)
         for n in 0..<batch { for r in 0..<perImage { positions[n * perImage + r] = r * slots + n } }
         return positions
     }
 
+    /// The number of leading axes of `shape` whose sizes multiply to the batch (the fewest such), or nil when no
+    /// prefix does: then the tensor's elements cannot be split into images in row-major order.
+    static func batchAxisCount(of shape: [Int], batch: Int) -> Int? {
+        var product = 1
+        for count in 0...shape.count {
+            if product == batch { return count }
+            guard count < shape.count, product < batch else { return nil }
+            product *= shape[count]
+        }
+        return nil
+    }
+
     func packed(shape: [Int], values: [ValueID], garbage: Bool = false) -> PackedTensor {
-        PackedTensor(shape: shape, values: values, layout: .explicit(Self.positions(shape: shape, slots: context.slots).map { Int32($0) }),
+        PackedTensor(shape: shape, values: values,
+                     layout: .explicit(Self.positions(shape: shape, batch: batch, slots: context.slots).map { Int32($0) }),
                      slots: context.slots, garbageSlots: garbage)
     }
 
     /// Reads a graph input.
     func input(name: String, shape: [Int]) -> PackedTensor {
         let perImage = shape.dropFirst().reduce(1, *)
-        let tensor = context.input(name: name, shape: shape, positions: Self.positions(shape: shape, slots: context.slots),
+        let tensor = context.input(name: name, shape: shape, positions: Self.positions(shape: shape, batch: batch, slots: context.slots),
                                    ciphertextCount: perImage)
         return tensor
     }
@@ -75,8 +95,24 @@ struct BatchLowering {
     // MARK: ops
 
     func lower(_ node: Node, operands: [LoweredValue], outputShape: [Int]) throws -> PackedTensor {
-        guard outputShape.first == batch else {
-            throw CompilerError.batchDimension(node: node.name, detail: "output shape \(outputShape) does not keep the batch of \(batch) in dimension 0")
+        switch node.operation {
+        case .identity, .dropout, .flatten, .reshape, .linear, .relu, .clip, .sigmoid, .add, .sub, .mul:
+            // Row-major per image: any shape whose leading axes hold exactly the batch.
+            guard Self.batchAxisCount(of: outputShape, batch: batch) != nil else {
+                let from = operands.first.map { value -> String in
+                    switch value {
+                    case .packed(let t): return " from \(t.shape)"
+                    case .plain(let t): return " from \(t.shape)"
+                    }
+                } ?? ""
+                throw CompilerError.batchDimension(
+                    node: node.name,
+                    detail: "\(node.operation.mnemonic)\(from) to \(outputShape) merges or splits the batch of \(batch) images with other axes (no leading axes of the output multiply to \(batch))")
+            }
+        default:
+            guard outputShape.first == batch else {
+                throw CompilerError.batchDimension(node: node.name, detail: "output shape \(outputShape) does not keep the batch of \(batch) in dimension 0")
+            }
         }
         func packedOperand(_ index: Int) throws -> PackedTensor {
             guard index < operands.count, case .packed(let tensor) = operands[index] else {
@@ -144,7 +180,9 @@ struct BatchLowering {
             else { throw unsupported("needs a 2-D weight") }
             let bias = try plainOperand(2, "bias")
             let (outputs, depth) = (weightTensor.shape[0], weightTensor.shape[1])
-            guard x.shape.count >= 2 else { throw unsupported("needs x[N, …, K]") }
+            guard let batchAxes = Self.batchAxisCount(of: x.shape, batch: batch), batchAxes < x.shape.count else {
+                throw CompilerError.batchDimension(node: node.name, detail: "linear sums over the last axis of \(x.shape), which holds the batch of \(batch) images")
+            }
             let rows = x.values.count / max(depth, 1)
             var elements: [Element] = []
             elements.reserveCapacity(rows * outputs)
@@ -319,7 +357,7 @@ struct BatchLowering {
             return packed(shape: outputShape, values: values, garbage: true)
 
         case .gemm, .matMul:
-            throw unsupported("run the tensor pipeline first (it turns Gemm and MatMul with constant weights into linear)")
+            throw unsupported("the tensor passes turn Gemm/MatMul into linear only with a constant weight B, a bias C constant along rows, and a transposed A that is a constant or a vector; run them first, or change the model to meet those conditions")
         case .input, .constant:
             throw unsupported("graph inputs and constants are not lowered as operations")
         }
@@ -332,16 +370,21 @@ struct BatchLowering {
             throw CompilerError.unsupportedOperation(node: node.name, operation: node.operation.mnemonic, layout: "batch", hint: "needs two operands")
         }
         let rank = outputShape.count
-        let perImage = outputShape.dropFirst().reduce(1, *)
+        // The output's batch axes 0..<batchAxes hold the image n; the rest hold the per-image element r.
+        guard let batchAxes = Self.batchAxisCount(of: outputShape, batch: batch) else {
+            throw CompilerError.batchDimension(node: node.name, detail: "output shape \(outputShape) does not hold the batch of \(batch) in its leading axes")
+        }
+        let perImage = outputShape[batchAxes...].reduce(1, *)
         func shapeOf(_ value: LoweredValue) -> [Int] {
             switch value {
             case .packed(let t): return t.shape
             case .plain(let t): return t.shape
             }
         }
-        // Broadcast index maps: output multi-index → operand flat index.
+        func padded(_ shape: [Int]) -> [Int] { [Int](repeating: 1, count: rank - shape.count) + shape }
+        // Broadcast index maps: (image n, per-image element r) of the output → operand flat index.
         func broadcastIndex(_ shape: [Int]) -> (Int, Int) -> Int {
-            let padded = [Int](repeating: 1, count: rank - shape.count) + shape
+            let padded = padded(shape)
             var strides = [Int](repeating: 0, count: rank)
             var s = 1
             for d in stride(from: rank - 1, through: 0, by: -1) {
@@ -349,12 +392,29 @@ struct BatchLowering {
                 s *= padded[d]
             }
             return { n, r in
-                var remainder = r, index = n * strides[0]
-                for d in stride(from: rank - 1, through: 1, by: -1) {
+                var index = 0
+                var remainder = r
+                for d in stride(from: rank - 1, through: batchAxes, by: -1) {
+                    index += (remainder % outputShape[d]) * strides[d]
+                    remainder /= outputShape[d]
+                }
+                remainder = n
+                for d in stride(from: batchAxes - 1, through: 0, by: -1) {
                     index += (remainder % outputShape[d]) * strides[d]
                     remainder /= outputShape[d]
                 }
                 return index
+            }
+        }
+        // An encrypted operand must span every image along the output's batch axes (its element n·E + r is then
+        // image n's r-th element); broadcasting it across images would need a slot-crossing rotation.
+        for (index, operand) in operands.enumerated() {
+            guard case .packed(let t) = operand else { continue }
+            let spanned = padded(t.shape)[..<batchAxes].reduce(1, *)
+            guard t.shape.count <= rank, spanned == batch else {
+                throw CompilerError.batchDimension(
+                    node: node.name,
+                    detail: "encrypted operand \(index) of shape \(t.shape) does not hold the batch of \(batch) images in the axes where the output \(outputShape) holds it")
             }
         }
         let indexA = broadcastIndex(shapeOf(operands[0])), indexB = broadcastIndex(shapeOf(operands[1]))
@@ -363,9 +423,6 @@ struct BatchLowering {
         values.reserveCapacity(perImage)
         switch (operands[0], operands[1]) {
         case (.packed(let a), .packed(let b)):
-            guard a.shape.first == batch, b.shape.first == batch else {
-                throw CompilerError.batchDimension(node: node.name, detail: "both encrypted operands must have the batch \(batch) in dimension 0")
-            }
             for r in 0..<perImage {
                 let x = a.values[indexA(0, r)], y = b.values[indexB(0, r)]
                 switch op {

@@ -27,9 +27,11 @@ public enum GraphLowering {
     /// About how many instructions the batch layout emits for `graph`: one scalar multiply and one add per
     /// multiply-accumulate term of every linear node, a few per element elsewhere.
     public static func estimatedBatchInstructions(_ graph: TensorGraph) -> Int {
+        let batch = max((try? batchSize(of: graph)) ?? 1, 1)
         var total = 0
         for node in graph.nodes {
-            let outputs = (node.type?.shape.dropFirst().reduce(1, *)) ?? 0
+            // Elements per image (a tensor may hold the batch outside dimension 0, e.g. a batch-1 [10, 1]).
+            let outputs = (node.type?.shape.reduce(1, *) ?? 0) / batch
             let terms: Int
             switch node.operation {
             case .conv:

@@ -53,7 +53,8 @@ public enum UnleveledPlaceholder {
 public final class LoweringContext {
     public private(set) var program: Program
     public let slots: Int
-    /// Pool indices by content hash (the vectors themselves live only in the pool).
+    /// Pool indices by content hash (a dictionary keyed by the content itself would rehash every vector whenever it
+    /// grows).
     private var constantIndicesByHash: [Int: [Int]] = [:]
     private var constantValueByIndex: [Int: ValueID] = [:]
 
@@ -101,20 +102,59 @@ public final class LoweringContext {
 
     /// A new pool entry (deduplicated by content) and its `constant` value.
     public func constant(_ values: [Double]) -> ValueID {
-        let content = padded(values)
-        let hash = content.hashValue
+        constant(content: .dense(padded(values)))
+    }
+
+    /// A pool entry stored as a slot pattern (deduplicated by content) and its `constant` value.
+    public func constant(pattern: SlotPattern) -> ValueID {
+        precondition(pattern.length == slots, "a pattern of \(pattern.length) slots in a \(slots)-slot program")
+        return constant(content: .pattern(pattern))
+    }
+
+    private func constant(content: ConstantEntry.Content) -> ValueID {
         let index: Int
-        if let existing = constantIndicesByHash[hash]?.first(where: { program.constants[$0].values == content }) {
+        let hash = Self.quickHash(content)
+        if let existing = constantIndicesByHash[hash]?.first(where: { program.constants[$0].content == content }) {
             index = existing
         } else {
             index = program.constants.count
-            program.constants.append(ConstantEntry(values: content, level: UnleveledPlaceholder.level, scale: UnleveledPlaceholder.constantScale))
+            program.constants.append(ConstantEntry(content: content, level: UnleveledPlaceholder.level, scale: UnleveledPlaceholder.constantScale))
             constantIndicesByHash[hash, default: []].append(index)
         }
         if let value = constantValueByIndex[index] { return value }
         let value = emit(.constant, [], .constantIndex(index))
         constantValueByIndex[index] = value
         return value
+    }
+
+    /// A hash of a content's shape and ends (equal contents hash equally; `==` settles collisions): hashing every
+    /// placement of ResNet-50's patterns would cost seconds.
+    static func quickHash(_ content: ConstantEntry.Content) -> Int {
+        var hasher = Hasher()
+        switch content {
+        case .dense(let values):
+            hasher.combine(0)
+            hasher.combine(values.count)
+            let step = max(1, values.count / 16)
+            for index in stride(from: 0, to: values.count, by: step) { hasher.combine(values[index]) }
+        case .pattern(let pattern):
+            hasher.combine(1)
+            hasher.combine(pattern.length)
+            hasher.combine(pattern.rotation)
+            for grid in pattern.grids {
+                hasher.combine(grid.rows)
+                hasher.combine(grid.rowStride)
+                hasher.combine(grid.columns)
+                hasher.combine(grid.columnStride)
+                hasher.combine(grid.starts.count)
+                let step = max(1, grid.starts.count / 8)
+                for index in stride(from: 0, to: grid.starts.count, by: step) {
+                    hasher.combine(grid.starts[index])
+                    hasher.combine(grid.values[index])
+                }
+            }
+        }
+        return hasher.finalize()
     }
 
     // MARK: arithmetic
@@ -126,6 +166,28 @@ public final class LoweringContext {
     public func addPlain(_ ct: ValueID, _ values: [Double]) -> ValueID {
         let plaintext = constant(values)
         return emit(.addPlain, [ct, plaintext])
+    }
+
+    public func addPlain(_ ct: ValueID, pattern: SlotPattern) -> ValueID {
+        emit(.addPlain, [ct, constant(pattern: pattern)])
+    }
+
+    /// ct × plaintext stored as a slot pattern: one level.
+    public func mulPlain(_ ct: ValueID, pattern: SlotPattern) -> ValueID {
+        emit(.mulPlain, [ct, constant(pattern: pattern)])
+    }
+
+    /// Σ ct_i ⊙ pattern_i as one `mulPlainSum` (a single pair is a `mulPlain`): one level.
+    public func mulPlainSum(_ pairs: [(ValueID, SlotPattern)]) -> ValueID {
+        precondition(!pairs.isEmpty, "a sum of products needs at least one pair")
+        if pairs.count == 1 { return mulPlain(pairs[0].0, pattern: pairs[0].1) }
+        var operands: [ValueID] = []
+        operands.reserveCapacity(2 * pairs.count)
+        for (ct, pattern) in pairs {
+            operands.append(ct)
+            operands.append(constant(pattern: pattern))
+        }
+        return emit(.mulPlainSum, operands)
     }
 
     /// ct × plaintext: one level.

@@ -137,9 +137,9 @@ struct Leveler {
         let key = ConstantKey(pool: pool, level: encodeLevel, scaleBits: encodeScale.bitPattern)
         if let cached = constantCache[key] { return cached }
         let index = out.constants.count
-        out.constants.append(ConstantEntry(values: source.constants[pool].values, level: encodeLevel, scale: encodeScale))
+        out.constants.append(source.constants[pool].encoded(level: encodeLevel, scale: encodeScale))
         let id = out.emitOne(.constant, [], .constantIndex(index),
-                             type: ValueType(slots: source.constants[pool].values.count, level: encodeLevel, scale: encodeScale))
+                             type: ValueType(slots: source.constants[pool].length, level: encodeLevel, scale: encodeScale))
         record(id, level: encodeLevel, scale: encodeScale)
         constantCache[key] = id
         return id
@@ -197,6 +197,25 @@ struct Leveler {
             let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: levelOf(a))
             let p = try plaintext(instruction.operands[1], level: levelOf(a), scale: encodeScale, instruction: index)
             define(instruction.result, emit(op, [a, p], slots: resultSlots, level: levelOf(a), scale: scaleOf(a) * encodeScale))
+        case .mulPlainSum:
+            // Every ciphertext settled and brought to the lowest level; each plaintext encoded so its product lands on
+            // q_ℓ·Δ, the scale one rescale turns back into Δ.
+            var ciphertexts: [ValueID] = []
+            for pair in stride(from: 0, to: instruction.operands.count, by: 2) {
+                ciphertexts.append(try settle(try mapped(instruction.operands[pair], instruction: index), instruction: index))
+            }
+            let target = ciphertexts.map(levelOf).min() ?? topLevel
+            var operands: [ValueID] = []
+            operands.reserveCapacity(instruction.operands.count)
+            var productScale = 0.0
+            for (pair, ciphertext) in ciphertexts.enumerated() {
+                let a = levelDown(ciphertext, to: target)
+                let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: target)
+                operands.append(a)
+                operands.append(try plaintext(instruction.operands[2 * pair + 1], level: target, scale: encodeScale, instruction: index))
+                productScale = scaleOf(a) * encodeScale
+            }
+            define(instruction.result, emit(op, operands, slots: resultSlots, level: target, scale: productScale))
         case .mulConst:
             let a = try settle(try mapped(instruction.operands[0], instruction: index), instruction: index)
             let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: levelOf(a))

@@ -70,7 +70,7 @@ public struct SelectParameters: CipherPass {
         if let measured = state.depth { depth = measured } else { depth = try MeasureDepth.depth(of: program, options: state.options) }
         var slots = 1
         for binding in program.inputs + program.outputs { slots = max(slots, binding.slots) }
-        for entry in program.constants { slots = max(slots, entry.values.count) }
+        for entry in program.constants { slots = max(slots, entry.length) }
         let parameters = try ParameterSelection.select(depth: depth, slots: slots, options: state.options)
         state.parameters = parameters
         let logQ = parameters.qBits.reduce(0, +), logP = parameters.pBits.reduce(0, +)
@@ -95,14 +95,14 @@ public struct EliminateDeadValues: CipherPass {
     public var name: String { "eliminate-dead-values" }
 
     public func run(_ program: inout Program, state: CompilationState) throws {
-        var live = Set<ValueID>()
+        var live = [Bool](repeating: false, count: program.valueIDBound)
         var keep = [Bool](repeating: false, count: program.instructions.count)
         for index in program.instructions.indices.reversed() {
             let instruction = program.instructions[index]
             let isRoot = instruction.opcode.traits.resultKind == nil || instruction.opcode == .input
-            if isRoot || instruction.results.contains(where: live.contains) {
+            if isRoot || instruction.results.contains(where: { live[Int($0.raw)] }) {
                 keep[index] = true
-                live.formUnion(instruction.operands)
+                for operand in instruction.operands where Int(operand.raw) < live.count { live[Int(operand.raw)] = true }
             }
         }
         guard keep.contains(false) else { return }

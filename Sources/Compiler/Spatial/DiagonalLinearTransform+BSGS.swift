@@ -67,7 +67,7 @@ extension DiagonalLinearTransform {
     /// The plan minimizing rotations + rotation keys not in `existingKeys` (each new Galois key costs memory for the
     /// whole run, so reusing the steps earlier layers already need is worth one extra rotation), over baby-step sizes
     /// 1, 2, 3, 4, 6, 8, 12, … up to the slot count; ties: fewer rotations, then the smaller size.
-    /// Cost O(#diagonals · log slots).
+    /// Cost O(distinct offsets per ciphertext · log slots), counted with generation stamps instead of hash sets.
     public func bestPlan(existingKeys: Set<Int> = []) -> BabyStepGiantStepPlan {
         var candidates: [Int] = []
         var power = 1
@@ -76,24 +76,62 @@ extension DiagonalLinearTransform {
             if power >= 2 && power * 3 / 2 <= slots { candidates.append(power * 3 / 2) }
             power *= 2
         }
-        var best: BabyStepGiantStepPlan? = nil
-        var bestCost = (Int.max, Int.max)
-        for size in candidates {
-            let candidate = plan(babyStepSize: size)
-            let newKeys = candidate.rotationKeys(slots: slots).subtracting(existingKeys).count
-            let cost = (candidate.rotationCount + newKeys, candidate.rotationCount)
-            if cost < bestCost {
-                best = candidate
-                bestCost = cost
-            }
+        // Distinct signed offsets per input and per output ciphertext.
+        func distinctOffsets(_ group: (DiagonalKey) -> Int, count: Int) -> [[Int]] {
+            var lists = [[Int]](repeating: [], count: count)
+            for key in keys { lists[group(key)].append(signedOffset(key.offset, slots: slots)) }
+            return lists.map { Array(Set($0)) }
         }
-        return best ?? plan(babyStepSize: 1)
+        let inputOffsets = distinctOffsets({ $0.input }, count: inputCiphertexts)
+        let outputOffsets = distinctOffsets({ $0.output }, count: outputCiphertexts)
+        // stamp[v] == generation marks v as seen in the current group; values are shifted to be non-negative.
+        var stamp = [Int](repeating: -1, count: 2 * slots + 2)
+        var keyStamp = [Int](repeating: -1, count: 2 * slots + 2)
+        var generation = 0
+        var best: (size: Int, cost: (Int, Int))? = nil
+        for size in candidates {
+            var rotations = 0, newKeys = 0
+            generation += 1
+            let keyGeneration = generation
+            for offsets in inputOffsets {
+                generation += 1
+                for k in offsets {
+                    let baby = k - floorDivide(k, size) * size
+                    if baby == 0 || stamp[baby] == generation { continue }
+                    stamp[baby] = generation
+                    rotations += 1
+                    let step = signedOffset(baby, slots: slots) + slots
+                    if keyStamp[step] != keyGeneration {
+                        keyStamp[step] = keyGeneration
+                        if !existingKeys.contains(step - slots) { newKeys += 1 }
+                    }
+                }
+            }
+            for offsets in outputOffsets {
+                generation += 1
+                for k in offsets {
+                    let giant = floorDivide(k, size)
+                    let index = giant + slots
+                    if giant == 0 || stamp[index] == generation { continue }
+                    stamp[index] = generation
+                    rotations += 1
+                    let step = signedOffset(size * giant, slots: slots) + slots
+                    if keyStamp[step] != keyGeneration {
+                        keyStamp[step] = keyGeneration
+                        if !existingKeys.contains(step - slots) { newKeys += 1 }
+                    }
+                }
+            }
+            let cost = (rotations + newKeys, rotations)
+            if best == nil || cost < best!.cost { best = (size, cost) }
+        }
+        return plan(babyStepSize: best?.size ?? 1)
     }
 
     /// Emits y = A·x + b on the ciphertexts `inputs` (one per input ciphertext) with `plan` (default: `bestPlan` reusing
     /// the rotation keys the program already needs):
-    /// one hoisted rotation per input for the baby steps, one plaintext product per diagonal (diagonals pre-rotated
-    /// by −giant step in plaintext), one rotation per (output, giant step), bias by addPlain. Exactly one
+    /// one hoisted rotation per input for the baby steps, one fused sum of plaintext products per (output, giant step) (`mulPlainSum`; diagonals
+    /// pre-rotated by −giant step in plaintext), one rotation per (output, giant step), bias by addPlain. Exactly one
     /// plaintext-multiplication level. Returns one ciphertext per output ciphertext.
     public func lower(inputs: [ValueID], context: LoweringContext, plan given: BabyStepGiantStepPlan? = nil) -> [ValueID] {
         precondition(inputs.count == inputCiphertexts, "transform expects \(inputCiphertexts) input ciphertexts, got \(inputs.count)")
@@ -118,12 +156,10 @@ extension DiagonalLinearTransform {
             var giantTerms: [ValueID] = []
             for j in terms[output].keys.sorted() {
                 let shift = size * j
-                var products: [ValueID] = []
-                for term in terms[output][j]! {
-                    let diagonal = Self.rotatedPlaintext(diagonalBuffer(term.diagonal), by: -shift)
-                    products.append(context.mulPlain(rotated[term.input][term.baby]!, diagonal))
+                let products = terms[output][j]!.map { term in
+                    (rotated[term.input][term.baby]!, patterns[term.diagonal].rotated(by: -shift))
                 }
-                giantTerms.append(context.rotate(context.sum(products)!, by: shift))
+                giantTerms.append(context.rotate(context.mulPlainSum(products), by: shift))
             }
             var result: ValueID
             if let sum = context.sum(giantTerms) {
@@ -132,19 +168,9 @@ extension DiagonalLinearTransform {
                 // A block row without any nonzero entry: a zero ciphertext at the same level cost as the others.
                 result = context.mulConst(inputs[0], 0)
             }
-            if let bias = bias[output] { result = context.addPlain(result, bias) }
+            if let bias = bias[output] { result = context.addPlain(result, pattern: bias) }
             outputs.append(result)
         }
         return outputs
-    }
-
-    /// rot(v, k)[s] = v[(s + k) mod n] on a plaintext vector.
-    static func rotatedPlaintext(_ v: UnsafeBufferPointer<Double>, by k: Int) -> [Double] {
-        let n = v.count
-        let shift = ((k % n) + n) % n
-        return [Double](unsafeUninitializedCapacity: n) { output, initialized in
-            for s in 0..<n { output[s] = v[s + shift < n ? s + shift : s + shift - n] }
-            initialized = n
-        }
     }
 }

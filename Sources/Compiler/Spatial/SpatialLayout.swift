@@ -46,9 +46,18 @@ public struct SpatialLayout: Sendable, Hashable, CustomStringConvertible {
 
     /// The dense packing (gap 1) of a [1, C, H, W] tensor: channel c's H×W plane starts at c·H·W (planes aligned to
     /// ciphertexts: a plane never straddles two unless it is larger than one, then it starts a new ciphertext).
+    /// A plane larger than a ciphertext gets grid rows of a power-of-two width when that wastes at most a quarter of
+    /// the row (224 → 256), so ciphertext boundaries fall between rows and a convolution tap's rectangle splits only
+    /// by whole rows (otherwise the rows that straddle a boundary are stored entry by entry).
     public static func dense(channels: Int, height: Int, width: Int, slots: Int) -> SpatialLayout {
-        SpatialLayout(channels: channels, height: height, width: width, gap: 1, gridWidth: width,
-                      planeStride: alignedPlaneStride(gridSize: height * width, slots: slots), slots: slots)
+        var gridWidth = width
+        if height * width > slots {
+            var power = 1
+            while power < width { power <<= 1 }
+            if power <= slots && 4 * power <= 5 * width { gridWidth = power }
+        }
+        return SpatialLayout(channels: channels, height: height, width: width, gap: 1, gridWidth: gridWidth,
+                             planeStride: alignedPlaneStride(gridSize: height * gridWidth, slots: slots), slots: slots)
     }
 
     /// The plane stride for a grid of `gridSize` slots: itself when it fits a ciphertext, else whole ciphertexts.

@@ -1,3 +1,4 @@
+import Foundation
 import CipherIR
 import TensorIR
 
@@ -95,8 +96,8 @@ public enum SpatialLowering {
     /// The builder's transform, or the budget error naming the node.
     static func checked(_ builder: DiagonalTransformBuilder, _ node: Node) throws -> DiagonalLinearTransform {
         if builder.exceededBudget {
-            throw SpatialLoweringError.tooManyDiagonals(node: node.name, diagonals: builder.maximumDiagonals, slots: builder.slots,
-                                                        budgetBytes: builder.maximumDiagonals * builder.slots * MemoryLayout<Double>.stride)
+            throw SpatialLoweringError.tooManyDiagonals(node: node.name, diagonals: builder.diagonalCount, slots: builder.slots,
+                                                        budgetBytes: builder.budgetBytes)
         }
         return builder.finish()
     }
@@ -178,6 +179,33 @@ public enum SpatialLowering {
     @inline(__always)
     static func ceilDivide(_ a: Int, _ b: Int) -> Int { -floorDivide(-a, b) }
 
+    /// The flat position of channel c's pixel (h, w) as base + h·rowStride + w·columnStride.
+    struct AffineGrid {
+        var base: Int
+        var rowStride: Int
+        var columnStride: Int
+    }
+
+    /// Per channel of a [C, H, W] tensor at `positions` (row-major), its affine grid when every pixel follows one
+    /// (non-negative strides), else nil. O(C·H·W).
+    static func affineChannelGrids(_ positions: [Int], channels: Int, height: Int, width: Int) -> [AffineGrid?] {
+        let plane = height * width
+        guard positions.count == channels * plane, plane > 0 else { return [AffineGrid?](repeating: nil, count: channels) }
+        return (0..<channels).map { channel -> AffineGrid? in
+            let first = channel * plane
+            let base = positions[first]
+            let columnStride = width > 1 ? positions[first + 1] - base : 0
+            let rowStride = height > 1 ? positions[first + width] - base : 0
+            guard columnStride >= 0, rowStride >= 0 else { return nil }
+            for h in 0..<height {
+                for w in 0..<width where positions[first + h * width + w] != base + h * rowStride + w * columnStride {
+                    return nil
+                }
+            }
+            return AffineGrid(base: base, rowStride: rowStride, columnStride: columnStride)
+        }
+    }
+
     // MARK: convolution and pooling
 
     static func convolution(_ node: Node, graph: TensorGraph, input: PackedTensor, positions: [Int],
@@ -207,29 +235,52 @@ public enum SpatialLowering {
         let outputPositions = windowOutputPositions(input: input, positions: positions, channels: outputChannels,
                                                     height: outputHeight, width: outputWidth, strides: a.strides,
                                                     multiplexed: !depthwise)
-        var builder = DiagonalTransformBuilder(slots: input.slots, inputCiphertexts: input.values.count,
-                                               outputCiphertexts: ciphertexts(covering: outputPositions, slots: input.slots))
+        let outputCiphertexts = ciphertexts(covering: outputPositions, slots: input.slots)
         let weights = weight.floats
         let outputsPerGroup = outputChannels / a.group
-        positions.withUnsafeBufferPointer { inputPosition in
-            outputPositions.withUnsafeBufferPointer { outputPosition in
-                for outputChannel in 0..<outputChannels {
-                    let group = outputChannel / outputsPerGroup
-                    for local in 0..<groupChannels {
-                        let inputChannel = group * groupChannels + local
-                        for dy in 0..<kernelHeight {
-                            let rows = validRange(outputs: outputHeight, extent: height, stride: a.strides[0], pad: a.pads[0], offset: dy * a.dilations[0])
-                            for dx in 0..<kernelWidth {
-                                let value = Double(weights[((outputChannel * groupChannels + local) * kernelHeight + dy) * kernelWidth + dx])
-                                if value == 0 { continue }
-                                let columns = validRange(outputs: outputWidth, extent: width, stride: a.strides[1], pad: a.pads[1], offset: dx * a.dilations[1])
-                                for h in rows {
-                                    let y = h * a.strides[0] - a.pads[0] + dy * a.dilations[0]
-                                    let inputRow = (inputChannel * height + y) * width - a.pads[1] + dx * a.dilations[1]
-                                    let outputRow = (outputChannel * outputHeight + h) * outputWidth
-                                    for w in columns {
-                                        builder.accumulate(outputPosition: outputPosition[outputRow + w],
-                                                           inputPosition: inputPosition[inputRow + w * a.strides[1]], value: value)
+        // Channels whose pixels sit on an affine grid (every spatial layout) take one rectangle placement per weight.
+        let inputGrids = affineChannelGrids(positions, channels: channels, height: height, width: width)
+        let outputGrids = affineChannelGrids(outputPositions, channels: outputChannels, height: outputHeight, width: outputWidth)
+        // Large layers are built by several threads, each keeping the placements of its own output ciphertexts.
+        let workers = weight.count * outputHeight * outputWidth >= 1 << 24 ? min(outputCiphertexts, ProcessInfo.processInfo.activeProcessorCount, 8) : 1
+        let parts = ParallelBuild.run(workers: workers) { worker -> DiagonalTransformBuilder in
+            let first = outputCiphertexts * worker / workers, last = outputCiphertexts * (worker + 1) / workers
+            var builder = DiagonalTransformBuilder(slots: input.slots, inputCiphertexts: input.values.count,
+                                                   outputCiphertexts: outputCiphertexts, keeping: first..<last)
+            positions.withUnsafeBufferPointer { inputPosition in
+                outputPositions.withUnsafeBufferPointer { outputPosition in
+                    for outputChannel in 0..<outputChannels {
+                        let group = outputChannel / outputsPerGroup
+                        for local in 0..<groupChannels {
+                            let inputChannel = group * groupChannels + local
+                            let grids = outputGrids[outputChannel].flatMap { output in inputGrids[inputChannel].map { (output, $0) } }
+                            for dy in 0..<kernelHeight {
+                                let rows = validRange(outputs: outputHeight, extent: height, stride: a.strides[0], pad: a.pads[0], offset: dy * a.dilations[0])
+                                if rows.isEmpty { continue }
+                                for dx in 0..<kernelWidth {
+                                    let value = Double(weights[((outputChannel * groupChannels + local) * kernelHeight + dy) * kernelWidth + dx])
+                                    if value == 0 { continue }
+                                    let columns = validRange(outputs: outputWidth, extent: width, stride: a.strides[1], pad: a.pads[1], offset: dx * a.dilations[1])
+                                    if columns.isEmpty { continue }
+                                    if let (output, input) = grids {
+                                        let y = rows.lowerBound * a.strides[0] - a.pads[0] + dy * a.dilations[0]
+                                        let x = columns.lowerBound * a.strides[1] - a.pads[1] + dx * a.dilations[1]
+                                        builder.accumulate(
+                                            outputStart: output.base + rows.lowerBound * output.rowStride + columns.lowerBound * output.columnStride,
+                                            inputStart: input.base + y * input.rowStride + x * input.columnStride,
+                                            rows: rows.count, outputRowStride: output.rowStride, inputRowStride: a.strides[0] * input.rowStride,
+                                            columns: columns.count, outputColumnStride: output.columnStride, inputColumnStride: a.strides[1] * input.columnStride,
+                                            value: value)
+                                        continue
+                                    }
+                                    for h in rows {
+                                        let y = h * a.strides[0] - a.pads[0] + dy * a.dilations[0]
+                                        let inputRow = (inputChannel * height + y) * width - a.pads[1] + dx * a.dilations[1]
+                                        let outputRow = (outputChannel * outputHeight + h) * outputWidth
+                                        for w in columns {
+                                            builder.accumulate(outputPosition: outputPosition[outputRow + w],
+                                                               inputPosition: inputPosition[inputRow + w * a.strides[1]], value: value)
+                                        }
                                     }
                                 }
                             }
@@ -237,15 +288,24 @@ public enum SpatialLowering {
                     }
                 }
             }
-        }
-        if let bias {
-            let values = bias.floats
-            let plane = outputHeight * outputWidth
-            for (element, position) in outputPositions.enumerated() {
-                builder.addBias(outputPosition: position, value: Double(values[element / plane]))
+            if let bias {
+                let values = bias.floats
+                let plane = outputHeight * outputWidth
+                for channel in 0..<outputChannels {
+                    if let grid = outputGrids[channel] {
+                        builder.addBias(outputStart: grid.base, rows: outputHeight, rowStride: grid.rowStride, columns: outputWidth,
+                                        columnStride: grid.columnStride, value: Double(values[channel]))
+                    } else {
+                        for pixel in 0..<plane {
+                            builder.addBias(outputPosition: outputPositions[channel * plane + pixel], value: Double(values[channel]))
+                        }
+                    }
+                }
             }
+            return builder
         }
-        return SpatialLinearLayer(transform: try checked(builder, node), outputShape: [1, outputChannels, outputHeight, outputWidth],
+        let transform = try DiagonalLinearTransform(concatenating: parts.map { try checked($0, node) })
+        return SpatialLinearLayer(transform: transform, outputShape: [1, outputChannels, outputHeight, outputWidth],
                                   outputPositions: outputPositions)
     }
 

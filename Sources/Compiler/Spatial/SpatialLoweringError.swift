@@ -8,7 +8,7 @@ public enum SpatialLoweringError: Error, Equatable, CustomStringConvertible {
     case batchNotOne(node: String, shape: [Int])
     /// Operand shapes or attributes the lowering cannot reconcile.
     case shapeMismatch(node: String, detail: String)
-    /// The layer's plaintext diagonals would not fit the memory budget.
+    /// The layer's plaintext diagonals (as slot patterns) would not fit the memory budget.
     case tooManyDiagonals(node: String, diagonals: Int, slots: Int, budgetBytes: Int)
     /// The driver passed a different number of packed operands than the node's non-constant operands.
     case operandCount(node: String, expected: Int, got: Int)
@@ -24,7 +24,7 @@ public enum SpatialLoweringError: Error, Equatable, CustomStringConvertible {
         case .shapeMismatch(let node, let detail):
             return "spatial lowering: node \"\(node)\": \(detail); rerun shape inference or check the model"
         case .tooManyDiagonals(let node, let diagonals, let slots, let budgetBytes):
-            return "spatial lowering: node \"\(node)\" needs more than \(diagonals) plaintext diagonals of \(slots) slots (over the \(budgetBytes >> 20) MiB budget); compile it with --layout batch or a smaller input"
+            return "spatial lowering: node \"\(node)\" needs more plaintext diagonal storage than the \(budgetBytes >> 20) MiB budget (\(diagonals) diagonals of \(slots) slots stored so far); compile it with --layout batch or a smaller input"
         case .operandCount(let node, let expected, let got):
             return "spatial lowering: node \"\(node)\" needs \(expected) packed operand(s) but got \(got); pass the packed tensors of its non-constant operands in order"
         }

@@ -150,6 +150,13 @@ public struct PlainInterpreter {
             case .add, .addPlain: result = try binary(+)
             case .sub: result = try binary(-)
             case .mulPlain, .mul: result = try binary(*)
+            case .mulPlainSum:
+                var sum = [Double](repeating: 0, count: try operand(0).count)
+                for pair in stride(from: 0, to: instruction.operands.count, by: 2) {
+                    let a = try operand(pair), b = try operand(pair + 1)
+                    for s in sum.indices { sum[s] += a[s] * b[s] }
+                }
+                result = sum
             case .negate: result = try operand(0).map { -$0 }
             case .addConst:
                 let c = instruction.scalar ?? 0
