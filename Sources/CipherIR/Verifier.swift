@@ -29,10 +29,16 @@ extension Program {
         return table
     }
 
-    /// Verifies, then records every inferred fact in `types`.
+    /// Verifies, then records every inferred fact in `types` (one verifier pass).
     public mutating func annotateTypes() throws {
-        try verify()
-        types = inferredTypes()
+        var verifier = Verifier(program: self)
+        verifier.run()
+        if verifier.diagnostics.contains(where: { $0.severity == .error }) {
+            throw CipherIRError.verificationFailed(verifier.diagnostics)
+        }
+        var table = ValueTypeTable()
+        for (id, fact) in verifier.facts { table[id] = fact.type }
+        types = table
     }
 }
 

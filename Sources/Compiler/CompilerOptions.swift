@@ -57,6 +57,8 @@ public struct CompilerOptions: Sendable {
     public var firstPrimeBits: Int = 60
     /// Programs estimated to need more instructions are refused before lowering (memory: ~0.5 KB per instruction).
     public var maximumInstructions: Int = 8_000_000
+    /// DRAM budget in bytes for the memory planner (nil: no budget; the plan still records frees and the peak).
+    public var dramBudget: Int? = nil
 
     public init() {}
 }
@@ -87,6 +89,7 @@ public enum CompilerError: Error, Equatable, CustomStringConvertible {
     case programTooLarge(instructions: Int, limit: Int, hint: String)
     case calibration(String)
     case approximation(node: String, detail: String)
+    case memoryBudget(budget: Int, needed: Int, instruction: Int)
 
     public var description: String {
         switch self {
@@ -114,6 +117,9 @@ public enum CompilerError: Error, Equatable, CustomStringConvertible {
             return "calibration: \(detail)"
         case .approximation(let node, let detail):
             return "node '\(node)': \(detail)"
+        case .memoryBudget(let budget, let needed, let instruction):
+            if budget < 0 { return "the memory schedule is inconsistent at instruction \(instruction) (a value moved twice); the plan is corrupt, recompile it" }
+            return "a DRAM budget of \(budget) bytes is below the minimum live set: instruction \(instruction) needs \(needed) bytes resident at once; raise --dram-budget to at least that"
         }
     }
 }

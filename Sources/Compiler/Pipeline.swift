@@ -6,14 +6,18 @@ public enum CipherPipeline {
     /// - dead values first, so nothing unused costs a level or a key;
     /// - depth is measured on the unleveled program with a probe chain, then parameters are chosen for it;
     /// - leveling needs the chosen primes (it encodes plaintexts at the prime they are dropped by);
-    /// - keys last, from the instructions that remain; then every fact goes into the type table.
+    /// - plaintexts used far apart are re-encoded just in time rather than held;
+    /// - keys last, from the instructions that remain; then every fact goes into the type table;
+    /// - memory planning needs every value's size (its level) and the final instruction order.
     public static let standard: [any CipherPass] = [
         EliminateDeadValues(),
         MeasureDepth(),
         SelectParameters(),
         InsertRescalesAndLevels(),
+        RematerializeConstants(),
         SelectKeys(),
         AnnotateTypes(),
+        PlanMemory(),
     ]
 
     /// Runs `passes` in order. In debug builds the verifier checks the program after every pass. `printAfterEach`

@@ -140,7 +140,7 @@ public struct CompositeSign: Sendable {
             for (depth, path) in next { bestByDepth[depth] = path }
             // Paths already deeper than a found solution cannot win.
             let bound = found.map { $0.degrees.reduce(0) { $0 + depthOf($1) } } ?? Int.max
-            frontier = next.filter { $0.key < bound }.map(\.value)
+            frontier = next.filter { $0.key < bound }.sorted { $0.key < $1.key }.map(\.value)  // deterministic order
             if frontier.isEmpty { break }
         }
         guard var degrees = found?.degrees else {

@@ -50,13 +50,20 @@ public final class Interpreter<B: Backend> {
 
     /// Index of the last instruction reading each value id (−1: never read).
     public let lastUse: [Int]
+    /// The plan's compile-time memory schedule (nil: the plan has none; the store's own budget policy applies).
+    public let schedule: MemorySchedule?
+    /// Whether the schedule's evictions and prefetches are carried out (they need a store with a pool).
+    public var followsSchedule: Bool { schedule != nil && store.pool != nil }
 
-    /// - Parameter program: a program that passed the verifier (`PlanFile.read` verifies).
-    public init(program: Program, backend: B, store: TieredStore = TieredStore()) {
+    /// - Parameter program: a program that passed the verifier (`PlanFile.read` verifies). A memory schedule in the
+    ///   plan is followed when the store has a pool: before each instruction its evictions move values to the pool and
+    ///   its prefetches bring values back.
+    public init(program: Program, backend: B, store: TieredStore = TieredStore()) throws {
         self.program = program
         self.backend = backend
         self.store = store
         lastUse = Interpreter.lastUses(program)
+        schedule = try MemorySchedule.decode(program.memoryPlan, for: program)
     }
 
     /// For each value id, the index of the last instruction that reads it (−1 if none).
@@ -97,9 +104,27 @@ public final class Interpreter<B: Backend> {
             live += modeled
         }
 
+        let events = followsSchedule ? schedule?.events ?? [] : []
+        var cursor = 0
         for (index, instruction) in program.instructions.enumerated() {
             let start = runtimeClockSeconds()
             let ops = instruction.operands
+            // The plan's moves for this instruction: evictions first (they make the room), then prefetches.
+            while cursor < events.count && events[cursor].instruction <= index {
+                let event = events[cursor]
+                cursor += 1
+                let id = Int(event.value.raw)
+                guard store.contains(id) else { continue }
+                do {
+                    switch event.kind {
+                    case .evict: try store.evict(id)
+                    case .prefetch: try store.prefetch(id)
+                    case .free: break  // values are freed after their last use below
+                    }
+                } catch {
+                    throw RuntimeError.instructionFailed(instruction: index, opcode: instruction.opcode.mnemonic, reason: "memory schedule: \(error)")
+                }
+            }
             do {
                 switch instruction.opcode {
                 case .input:

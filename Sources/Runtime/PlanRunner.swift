@@ -15,7 +15,7 @@ public enum PlanRunner {
         let backend = CKKSBackend(parameters: session.parameters, program: session.program, relinearizationKey: relinearizationKey,
                                   galoisKeys: galoisKeys, threads: threads)
         if let refreshSecretKey { backend.refreshHandler = backend.keyHolder(secretKey: refreshSecretKey) }
-        let interpreter = Interpreter(program: session.program, backend: backend, store: store)
+        let interpreter = try Interpreter(program: session.program, backend: backend, store: store)
         interpreter.observer = observer
         try checkInputs(session.program, counts: inputs.map(\.count))
         return try interpreter.run { binding, ciphertext in inputs[binding][ciphertext] }
@@ -63,7 +63,7 @@ public enum PlanRunner {
                 backend.encrypt($0, level: level, scale: scale)
             })
         }
-        let interpreter = Interpreter(program: program, backend: backend, store: store)
+        let interpreter = try Interpreter(program: program, backend: backend, store: store)
         interpreter.observer = observer
         let result = try interpreter.run { binding, ciphertext in packed[binding][ciphertext] }
         let outputs = try zip(program.outputs, result.outputs).map { binding, ciphertexts -> SimulatedOutput in
@@ -126,7 +126,7 @@ public enum PlanRunner {
     public static func estimate(program: Program, table: CostTable = .defaults) throws -> Estimate {
         let parameters = try program.requireParameters()
         let backend = CostModelBackend(parameters: parameters, table: table)
-        let interpreter = Interpreter(program: program, backend: backend)
+        let interpreter = try Interpreter(program: program, backend: backend)
         let result = try interpreter.run { binding, _ in
             let input = program.inputs[binding]
             return backend.input(level: input.level ?? parameters.maxLevel, scale: input.scale ?? parameters.defaultScale)

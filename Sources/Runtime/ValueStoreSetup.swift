@@ -17,9 +17,11 @@ public enum ValueStoreSetup {
     ///   previous run left in it are freed; a pool of another plan is refused;
     /// - any other existing file is refused (never overwritten).
     /// With a pool and no `dramBudget`, every value is spilled to the pool right after it is written
-    /// (budget 0: the pool holds the ciphertexts, DRAM only the ones in use).
+    /// (budget 0: the pool holds the ciphertexts, DRAM only the ones in use), unless `followingPlan`: then the plan's
+    /// memory schedule alone moves values (no budget in the store).
     public static func makeStore(
-        poolPath: String?, poolSize: Int?, dramBudget: Int?, slotSize: Int, defaultSlots: Int, ownerTag: PoolOwnerTag
+        poolPath: String?, poolSize: Int?, dramBudget: Int?, slotSize: Int, defaultSlots: Int, ownerTag: PoolOwnerTag,
+        followingPlan: Bool = false
     ) throws -> TieredStore {
         guard let poolPath else {
             if dramBudget != nil {
@@ -45,7 +47,7 @@ public enum ValueStoreSetup {
             for slot in pool.committedSlots() { try pool.free(slot.slot, durability: .deferred) }
             pool.persistPendingWrites()
         }
-        return TieredStore(pool: pool, budgetBytes: dramBudget ?? 0)
+        return TieredStore(pool: pool, budgetBytes: dramBudget ?? (followingPlan ? nil : 0))
     }
 
     /// Parses a size: bytes, or a number with K, M, G, T (powers of 1024; `KiB`, `MB`… accepted).

@@ -3,6 +3,7 @@ import CipherIR
 import Compiler
 import Foundation
 import ONNXFrontend
+import Runtime
 import TensorIR
 
 extension PackingLayout: ExpressibleByArgument {}
@@ -31,6 +32,9 @@ struct CompilationOptions: ParsableArguments {
     @Option(name: .customLong("insecure-preset"), help: "INSECURE tiny ring for tests: \(SecurityChoice.insecurePresetNames.keys.sorted().joined(separator: ", ")).")
     var insecurePreset: String?
 
+    @Option(name: .customLong("dram-budget"), help: "Plan memory for at most this much DRAM (e.g. 4G): values read furthest in the future are evicted to the PMem pool and prefetched back (Belady). Without it the plan only frees dead values.")
+    var dramBudget: String?
+
     /// The compiler options for `graph` (runs calibration when samples are given).
     func compilerOptions(graph: TensorGraph) throws -> CompilerOptions {
         var options = CompilerOptions()
@@ -43,6 +47,7 @@ struct CompilationOptions: ParsableArguments {
             options.defaultActivationBound = activationBound
         }
         if let insecurePreset { options.security = try SecurityChoice.insecurePreset(named: insecurePreset) }
+        if let dramBudget { options.dramBudget = try ValueStoreSetup.parseSize(dramBudget) }
         if let calibration, activations == .poly {
             let samples: Tensor
             do { samples = try NPY.read(path: calibration) } catch { throw CommandError("cannot read calibration samples \(calibration): \(error)") }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CipherIR
+import Compiler
 import Foundation
 import Runtime
 
@@ -14,11 +15,29 @@ struct Estimate: ParsableCommand {
     @Option(name: .customLong("cost-table"), help: "Per-op times from `tessera bench ckks --json` (default: built-in estimates).")
     var costTable: String?
 
+    @Option(name: .customLong("dram-budget"), parsing: .upToNextOption,
+            help: "DRAM budgets to plan the memory for (e.g. 4G 8G 16G): peak DRAM, pool size and traffic of each schedule.")
+    var dramBudgets: [String] = []
+
     func run() throws {
         let program = try loadPlan(plan)
         let table = try costTable.map { try CostTable(contentsOf: $0) } ?? .defaults
         let estimate = try PlanRunner.estimate(program: program, table: table)
         print(estimateReport(estimate, parameters: try program.requireParameters(), keys: program.keys))
+        if let schedule = try MemorySchedule.decode(program.memoryPlan, for: program) {
+            print("plan memory:  peak DRAM \(formatBytes(schedule.peakDRAMBytes))"
+                + (schedule.budgetBytes.map { " under its \(formatBytes($0)) budget, pool \(formatBytes(schedule.peakPoolBytes)), \(formatBytes(schedule.bytesEvicted)) evicted, \(formatBytes(schedule.bytesPrefetched)) prefetched" } ?? " (no budget)"))
+        }
+        for text in dramBudgets {
+            let budget = try ValueStoreSetup.parseSize(text)
+            do {
+                let schedule = try MemoryPlanner.plan(program, budget: budget)
+                print("budget \(formatBytes(budget)): peak DRAM \(formatBytes(schedule.peakDRAMBytes)), pool \(formatBytes(schedule.peakPoolBytes)), "
+                    + "\(formatBytes(schedule.bytesEvicted)) evicted, \(formatBytes(schedule.bytesPrefetched)) prefetched")
+            } catch {
+                print("budget \(formatBytes(budget)): \(error)")
+            }
+        }
     }
 }
 

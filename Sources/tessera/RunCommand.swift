@@ -89,9 +89,18 @@ struct Run: ParsableCommand {
         let size = try poolSize.map { try ValueStoreSetup.parseSize($0) }
         let slots = try PlanRunner.estimate(program: program).peakLiveCiphertexts + 2
         let tag = PoolOwnerTag(hashing: withUnsafeBytes(of: program.planFingerprint.littleEndian) { Array($0) })
+        let schedule = try MemorySchedule.decode(program.memoryPlan, for: program)
+        let planned = schedule?.budgetBytes != nil
+        if let schedule, let planBudget = schedule.budgetBytes {
+            if pmem == nil {
+                printError("note: the plan was compiled for a \(formatBytes(planBudget)) DRAM budget; without --pmem every value stays in DRAM")
+            } else if budget == nil {
+                print("memory: following the plan's schedule (budget \(formatBytes(planBudget)), \(formatBytes(schedule.bytesEvicted)) to evict, \(formatBytes(schedule.bytesPrefetched)) to prefetch)")
+            }
+        }
         return try ValueStoreSetup.makeStore(
             poolPath: pmem, poolSize: size, dramBudget: budget, slotSize: ValueStoreSetup.largestCiphertextBytes(parameters),
-            defaultSlots: slots, ownerTag: tag)
+            defaultSlots: slots, ownerTag: tag, followingPlan: planned)
     }
 
     private func runCKKS(_ program: Program, observer: @escaping (InstructionEvent) -> Void) throws {

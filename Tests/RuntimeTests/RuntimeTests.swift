@@ -203,7 +203,7 @@ import Testing
         #expect(last[0] == 2)  // %0 read by mulPlain
         #expect(last[9] == 10)  // %9 read by output
         let backend = CostModelBackend(parameters: program.parameters!)
-        let interpreter = Interpreter(program: program, backend: backend)
+        let interpreter = try Interpreter(program: program, backend: backend)
         let trace = TraceRecorder()
         var seen = 0
         interpreter.observer = { event in

@@ -243,7 +243,7 @@ public enum SpatialLowering {
         let outputGrids = affineChannelGrids(outputPositions, channels: outputChannels, height: outputHeight, width: outputWidth)
         // Large layers are built by several threads, each keeping the placements of its own output ciphertexts.
         let workers = weight.count * outputHeight * outputWidth >= 1 << 24 ? min(outputCiphertexts, ProcessInfo.processInfo.activeProcessorCount, 8) : 1
-        let parts = ParallelBuild.run(workers: workers) { worker -> DiagonalTransformBuilder in
+        let parts = try ParallelBuild.run(workers: workers) { worker -> DiagonalLinearTransform in
             let first = outputCiphertexts * worker / workers, last = outputCiphertexts * (worker + 1) / workers
             var builder = DiagonalTransformBuilder(slots: input.slots, inputCiphertexts: input.values.count,
                                                    outputCiphertexts: outputCiphertexts, keeping: first..<last)
@@ -302,9 +302,9 @@ public enum SpatialLowering {
                     }
                 }
             }
-            return builder
+            return try checked(builder, node)
         }
-        let transform = try DiagonalLinearTransform(concatenating: parts.map { try checked($0, node) })
+        let transform = DiagonalLinearTransform(concatenating: parts)
         return SpatialLinearLayer(transform: transform, outputShape: [1, outputChannels, outputHeight, outputWidth],
                                   outputPositions: outputPositions)
     }

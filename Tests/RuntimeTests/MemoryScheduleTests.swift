@@ -1,0 +1,84 @@
+import CipherIR
+import CKKS
+import Compiler
+import Foundation
+import PersistentMemory
+import Testing
+
+@testable import Runtime
+
+/// The compile-time memory schedule (Belady placement under a DRAM budget): the planner keeps its budget at every
+/// instruction (checked by an independent replay and at run time), and a run that follows it gives output
+/// ciphertexts byte-identical to a run with everything in DRAM, for every budget down to the minimum live set.
+@Suite struct MemoryScheduleTests {
+    static func peak(_ program: Program) throws -> Int { try MemoryPlanner.plan(program, budget: nil).peakDRAMBytes }
+
+    /// The smallest budget the planner accepts (binary search between 0 and the unconstrained peak).
+    static func minimumBudget(_ program: Program) throws -> Int {
+        var low = 0, high = try peak(program)
+        while low < high {
+            let middle = (low + high) / 2
+            if (try? MemoryPlanner.plan(program, budget: middle)) != nil { high = middle } else { low = middle + 1 }
+        }
+        return high
+    }
+
+    @Test(arguments: ["matrix_vector", "polynomial", "dot_product"])
+    func budgetsAreKeptAndChecked(name: String) throws {
+        let program = try Examples.program(name)
+        let peak = try Self.peak(program)
+        let minimum = try Self.minimumBudget(program)
+        #expect(minimum <= peak)
+        for budget in Set([peak, (peak + minimum) / 2, minimum]) {
+            let schedule = try MemoryPlanner.plan(program, budget: budget)
+            #expect(schedule.peakDRAMBytes <= budget)
+            #expect(try MemoryPlanner.replay(schedule, on: program) <= budget)
+            if budget < peak { #expect(schedule.bytesEvicted > 0 && schedule.bytesPrefetched > 0) }
+            // The schedule survives the plan file.
+            var planned = program
+            planned.memoryPlan = schedule.encoded()
+            #expect(try MemorySchedule.decode(try PlanFile.decode(PlanFile.encode(planned)).memoryPlan, for: planned) == schedule)
+        }
+        #expect(throws: CompilerError.self) { try MemoryPlanner.plan(program, budget: minimum - 1) }
+    }
+
+    @Test(arguments: ["matrix_vector", "polynomial"])
+    func followingTheScheduleGivesIdenticalBytes(name: String) throws {
+        let fixture = try CKKSFixture(name)
+        let reference = try fixture.run()
+        let program = fixture.session.program
+        let slotSize = ValueStoreSetup.largestCiphertextBytes(program.parameters!)
+        for budget in [try Self.peak(program), try Self.minimumBudget(program)] {
+            var planned = program
+            let schedule = try MemoryPlanner.plan(program, budget: budget)
+            planned.memoryPlan = schedule.encoded()
+            let session = PlanSession(program: planned, parameters: fixture.session.parameters)
+            let path = temporaryPath("schedule-pool")
+            defer { unlink(path) }
+            let store = try ValueStoreSetup.makeStore(poolPath: path, poolSize: nil, dramBudget: nil, slotSize: slotSize, defaultSlots: 16,
+                                                      ownerTag: .none, followingPlan: true)
+            defer { store.pool?.close() }
+            let result = try PlanRunner.runCKKS(session: session, inputs: fixture.ciphertexts, relinearizationKey: fixture.keys.relinearizationKey,
+                                                galoisKeys: fixture.keys.galoisKeys, store: store)
+            #expect(fixture.bytes(result.outputs) == fixture.bytes(reference.outputs))
+            // At run time the store never held more than the plan's budget in DRAM.
+            #expect(result.statistics.store.peakDRAMBytes <= budget)
+            if schedule.bytesEvicted > 0 { #expect(result.statistics.store.evictions > 0) }
+        }
+    }
+
+    @Test func plannerCountsTheStoreHeader() {
+        // The header (32 bytes) padded to the store's 64-byte alignment.
+        #expect(MemoryPlanner.ciphertextHeaderBytes == (CKKSBackend.headerBytes + 63) / 64 * 64)
+    }
+
+    @Test func corruptSchedulesAreRefused() throws {
+        let program = try Examples.program("matrix_vector")
+        var bytes = try MemoryPlanner.plan(program, budget: nil).encoded().bytes
+        bytes[0] = UInt8(ascii: "X")
+        #expect(throws: PlanFileError.self) { try MemorySchedule.decode(MemoryPlan(bytes: bytes), for: program) }
+        var truncated = try MemoryPlanner.plan(program, budget: nil).encoded().bytes
+        truncated.removeLast(3)
+        #expect(throws: PlanFileError.self) { try MemorySchedule.decode(MemoryPlan(bytes: truncated), for: program) }
+    }
+}
