@@ -284,7 +284,16 @@ public final class PMemPool: @unchecked Sendable {
         }
         code = pmem2_config_set_required_store_granularity(config, PMEM2_GRANULARITY_PAGE)
         var map: OpaquePointer?
-        if code == 0 { code = pmem2_map_new(&map, config, source) }
+        if code == 0 {
+            // libpmem2 picks an aligned address and maps it with MAP_FIXED_NOREPLACE; two threads mapping at once can
+            // race for the same address and one gets −EEXIST. Mapping is serialized, and a lost race is retried.
+            code = mappingLock.withLock { _ in pmem2_map_new(&map, config, source) }
+            var attempts = 0
+            while code == -EEXIST && attempts < 8 {
+                attempts += 1
+                code = mappingLock.withLock { _ in pmem2_map_new(&map, config, source) }
+            }
+        }
         guard code == 0, let map else {
             let error = pmemError(code == 0 ? "pmem2_map_new" : "pmem2_map_new", path, code)
             var s: OpaquePointer? = source
@@ -702,3 +711,6 @@ public final class PMemPool: @unchecked Sendable {
         try payload.withUnsafeBytes { try commitRoot($0) }
     }
 }
+
+/// Serializes `pmem2_map_new` across threads (see its call site).
+private let mappingLock = Mutex(())

@@ -29,6 +29,8 @@ import Testing
         let peak = try Self.peak(program)
         let minimum = try Self.minimumBudget(program)
         #expect(minimum <= peak)
+        // The one-pass minimum (what the budget error reports) is exactly the smallest accepted budget.
+        #expect(MemoryPlanner.minimumBudget(program).bytes == minimum)
         for budget in Set([peak, (peak + minimum) / 2, minimum]) {
             let schedule = try MemoryPlanner.plan(program, budget: budget)
             #expect(schedule.peakDRAMBytes <= budget)

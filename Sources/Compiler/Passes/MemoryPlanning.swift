@@ -57,7 +57,8 @@ public enum MemoryPlanner {
             var held: [(use: Int, id: Int)] = []
             while dram + incoming > limit {
                 guard let (use, victim) = heap.popFarthest() else {
-                    throw CompilerError.memoryBudget(budget: limit, needed: incoming + dram, instruction: index)
+                    let (minimum, at) = minimumBudget(program)
+                    throw CompilerError.memoryBudget(budget: limit, needed: minimum, instruction: at)
                 }
                 guard resident[victim], uses[victim].count > nextUse[victim], Int(uses[victim][nextUse[victim]]) == use else { continue }
                 if use == index {
@@ -108,6 +109,46 @@ public enum MemoryPlanner {
         }
         return MemorySchedule(budgetBytes: budget, peakDRAMBytes: peak, peakPoolBytes: poolPeak, bytesEvicted: evicted,
                               bytesPrefetched: prefetched, events: events)
+    }
+
+    /// The smallest budget any schedule can keep, and the instruction that needs it: plaintexts alive there (never
+    /// evicted) plus the ciphertexts the instruction reads and writes. One pass.
+    public static func minimumBudget(_ program: Program) -> (bytes: Int, instruction: Int) {
+        guard let parameters = program.parameters else { return (0, 0) }
+        let lastUse = Self.lastUses(program)
+        var plaintextBytes = [Int: Int]()
+        var live = 0, best = (bytes: 0, instruction: 0)
+        for (index, instruction) in program.instructions.enumerated() {
+            let traits = instruction.opcode.traits
+            var needed = live
+            for id in distinct(instruction.operands) where plaintextBytes[id] == nil {
+                let type = program.types[ValueID(id)]
+                needed += byteCount(kind: .ciphertext, type: type, degree: 1, parameters: parameters)
+            }
+            for result in instruction.results {
+                let kind = traits.resultKind ?? .ciphertext
+                let size = byteCount(kind: kind, type: program.types[result], degree: traits.degree == .tensor ? 2 : 1, parameters: parameters)
+                needed += size
+                if kind == .plaintext && lastUse[Int(result.raw)] > index {
+                    plaintextBytes[Int(result.raw)] = size
+                    live += size
+                }
+            }
+            if needed > best.bytes { best = (needed, index) }
+            for id in distinct(instruction.operands) where lastUse[id] == index {
+                if let size = plaintextBytes.removeValue(forKey: id) { live -= size }
+            }
+        }
+        return best
+    }
+
+    /// Index of the last instruction reading each value (−1: never read).
+    static func lastUses(_ program: Program) -> [Int] {
+        var last = [Int](repeating: -1, count: program.valueIDBound)
+        for (index, instruction) in program.instructions.enumerated() {
+            for operand in instruction.operands where Int(operand.raw) < last.count { last[Int(operand.raw)] = index }
+        }
+        return last
     }
 
     /// The distinct operand ids in first-use order (deterministic, unlike a Set's order).
