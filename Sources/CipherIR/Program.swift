@@ -325,6 +325,15 @@ public struct Program: Sendable, Equatable, Codable {
         return used
     }
 
+    /// For each value id, the index of the last instruction that reads it (−1 if none).
+    public func lastUses() -> [Int] {
+        var last = [Int](repeating: -1, count: valueIDBound)
+        for (index, instruction) in instructions.enumerated() {
+            for operand in instruction.operands where Int(operand.raw) < last.count { last[Int(operand.raw)] = index }
+        }
+        return last
+    }
+
     /// The kind of every defined value, from its defining op.
     public func valueKinds() -> [ValueID: ValueKind] {
         var kinds: [ValueID: ValueKind] = [:]

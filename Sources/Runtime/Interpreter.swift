@@ -67,13 +67,7 @@ public final class Interpreter<B: Backend> {
     }
 
     /// For each value id, the index of the last instruction that reads it (−1 if none).
-    public static func lastUses(_ program: Program) -> [Int] {
-        var last = [Int](repeating: -1, count: program.valueIDBound)
-        for (index, instruction) in program.instructions.enumerated() {
-            for operand in instruction.operands where Int(operand.raw) < last.count { last[Int(operand.raw)] = index }
-        }
-        return last
-    }
+    public static func lastUses(_ program: Program) -> [Int] { program.lastUses() }
 
     /// Runs the program. `input(binding, ciphertext)` supplies ciphertext `ciphertext` of input
     /// binding `binding` when the `input` instruction reads it.

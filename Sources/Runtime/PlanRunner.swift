@@ -102,7 +102,7 @@ public enum PlanRunner {
     /// level ℓ takes (degree + 1)·(ℓ + 1)·N·8 bytes (degree 2 after `mul` until `relinearize`), a plaintext (ℓ + 1)·N·8.
     public static func peakLiveBytes(of program: Program, parameters: PlanParameters) -> Int {
         let n = 1 << parameters.logN
-        let lastUse = Interpreter<CostModelBackend>.lastUses(program)
+        let lastUse = program.lastUses()
         var bytes = [Int](repeating: 0, count: program.valueIDBound)
         var dying = [[Int]](repeating: [], count: program.instructions.count)
         var live = 0, peak = 0

@@ -115,7 +115,7 @@ public enum MemoryPlanner {
     /// evicted) plus the ciphertexts the instruction reads and writes. One pass.
     public static func minimumBudget(_ program: Program) -> (bytes: Int, instruction: Int) {
         guard let parameters = program.parameters else { return (0, 0) }
-        let lastUse = Self.lastUses(program)
+        let lastUse = program.lastUses()
         var plaintextBytes = [Int: Int]()
         var live = 0, best = (bytes: 0, instruction: 0)
         for (index, instruction) in program.instructions.enumerated() {
@@ -140,15 +140,6 @@ public enum MemoryPlanner {
             }
         }
         return best
-    }
-
-    /// Index of the last instruction reading each value (−1: never read).
-    static func lastUses(_ program: Program) -> [Int] {
-        var last = [Int](repeating: -1, count: program.valueIDBound)
-        for (index, instruction) in program.instructions.enumerated() {
-            for operand in instruction.operands where Int(operand.raw) < last.count { last[Int(operand.raw)] = index }
-        }
-        return last
     }
 
     /// The distinct operand ids in first-use order (deterministic, unlike a Set's order).
