@@ -118,8 +118,7 @@ public enum CompilerError: Error, Equatable, CustomStringConvertible {
         case .approximation(let node, let detail):
             return "node '\(node)': \(detail)"
         case .memoryBudget(let budget, let needed, let instruction):
-            if budget < 0 { return "the memory schedule is inconsistent at instruction \(instruction) (a value moved twice); the plan is corrupt, recompile it" }
-            return "a DRAM budget of \(budget) bytes is below the plan's minimum live set of \(needed) bytes (at instruction \(instruction): the plaintexts alive there and the ciphertexts it reads and writes); raise --dram-budget to at least \(needed)"
+            return MemoryPlanError.belowMinimum(budget: budget, minimum: needed, instruction: instruction).description
         }
     }
 }

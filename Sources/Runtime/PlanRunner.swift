@@ -90,36 +90,12 @@ public enum PlanRunner {
         /// Bytes of the whole constant pool encoded (what a run that keeps every plaintext would hold).
         public var constantBytes: Int
         /// Peak bytes of ciphertexts and encoded plaintexts alive together when each plaintext is encoded at its
-        /// `constant` instruction and freed after its last use (the interpreter's policy).
+        /// `constant` instruction and every value is freed after its last use (`MemoryPlanner` without a budget).
         public var peakLiveBytes: Int
         /// Bytes of the constant pool as stored in the plan (dense vectors and slot patterns).
         public var storedConstantBytes: Int
         /// Peak live values + evaluation keys.
         public var peakMemoryBytes: Int { peakLiveBytes + keySizes.totalEvaluationKeyBytes }
-    }
-
-    /// The peak of live ciphertext and plaintext bytes when every value is freed after its last use: a ciphertext at
-    /// level ℓ takes (degree + 1)·(ℓ + 1)·N·8 bytes (degree 2 after `mul` until `relinearize`), a plaintext (ℓ + 1)·N·8.
-    public static func peakLiveBytes(of program: Program, parameters: PlanParameters) -> Int {
-        let n = 1 << parameters.logN
-        let lastUse = program.lastUses()
-        var bytes = [Int](repeating: 0, count: program.valueIDBound)
-        var dying = [[Int]](repeating: [], count: program.instructions.count)
-        var live = 0, peak = 0
-        for (index, instruction) in program.instructions.enumerated() {
-            for result in instruction.results {
-                let id = Int(result.raw)
-                let level = program.types[result].level ?? parameters.maxLevel
-                let kind = instruction.opcode.traits.resultKind
-                let polynomials = kind == .plaintext ? 1 : (instruction.opcode.traits.degree == .tensor ? 3 : 2)
-                bytes[id] = polynomials * (level + 1) * n * 8
-                live += bytes[id]
-                dying[max(lastUse[id], index)].append(id)
-            }
-            peak = max(peak, live)
-            for id in dying[index] { live -= bytes[id] }
-        }
-        return peak
     }
 
     /// Predicts the time and memory of a plan with the cost model (no keys, no inputs).
@@ -135,7 +111,7 @@ public enum PlanRunner {
             instructionCount: program.instructions.count, countByOp: program.opcodeHistogram(), millisecondsByOp: backend.millisecondsByOp,
             predictedMilliseconds: backend.milliseconds, keySizes: KeySizes(program: program, parameters: parameters),
             peakCiphertextBytes: result.statistics.peakLiveBytes, peakLiveCiphertexts: result.statistics.peakLiveValues,
-            constantBytes: backend.constantBytes, peakLiveBytes: peakLiveBytes(of: program, parameters: parameters),
+            constantBytes: backend.constantBytes, peakLiveBytes: try MemoryPlanner.plan(program, budget: nil).peakDRAMBytes,
             storedConstantBytes: program.constants.reduce(0) { $0 + $1.storedBytes })
     }
 }

@@ -24,9 +24,10 @@ struct Estimate: ParsableCommand {
         let table = try costTable.map { try CostTable(contentsOf: $0) } ?? .defaults
         let estimate = try PlanRunner.estimate(program: program, table: table)
         print(estimateReport(estimate, parameters: try program.requireParameters(), keys: program.keys))
-        if let schedule = try MemorySchedule.decode(program.memoryPlan, for: program) {
-            print("plan memory:  peak DRAM \(formatBytes(schedule.peakDRAMBytes))"
-                + (schedule.budgetBytes.map { " under its \(formatBytes($0)) budget, pool \(formatBytes(schedule.peakPoolBytes)), \(formatBytes(schedule.bytesEvicted)) evicted, \(formatBytes(schedule.bytesPrefetched)) prefetched" } ?? " (no budget)"))
+        // Without a budget the plan's schedule only frees, and its peak is the "just in time" figure above.
+        if let schedule = try MemorySchedule.decode(program.memoryPlan, for: program), let budget = schedule.budgetBytes {
+            print("plan memory:  peak DRAM \(formatBytes(schedule.peakDRAMBytes)) under its \(formatBytes(budget)) budget, pool \(formatBytes(schedule.peakPoolBytes)), "
+                + "\(formatBytes(schedule.bytesEvicted)) evicted, \(formatBytes(schedule.bytesPrefetched)) prefetched")
         }
         for text in dramBudgets {
             let budget = try ValueStoreSetup.parseSize(text)

@@ -41,7 +41,7 @@ import Testing
             planned.memoryPlan = schedule.encoded()
             #expect(try MemorySchedule.decode(try PlanFile.decode(PlanFile.encode(planned)).memoryPlan, for: planned) == schedule)
         }
-        #expect(throws: CompilerError.self) { try MemoryPlanner.plan(program, budget: minimum - 1) }
+        #expect(throws: MemoryPlanError.self) { try MemoryPlanner.plan(program, budget: minimum - 1) }
     }
 
     @Test(arguments: ["matrix_vector", "polynomial"])
