@@ -79,6 +79,10 @@ public final class TieredStore {
     private var entries: [Entry] = []
     private var freeEntries: [Int32] = []
     private var index: [Int: Int32] = [:]
+    /// Slots the newest durable checkpoint refers to: never freed or reused until the next checkpoint replaces it
+    /// (a crash must find them intact), so their frees wait in `deferredFrees`.
+    private var checkpointSlots: Set<SlotID> = []
+    private var deferredFrees: [SlotID] = []
     /// LRU list of the entries with a DRAM copy: head is least recently used.
     private var lruHead: Int32 = -1
     private var lruTail: Int32 = -1
@@ -231,6 +235,57 @@ public final class TieredStore {
         entries[position].pins -= 1
     }
 
+    // MARK: - Checkpoints
+
+    /// Gives every value a pool copy (writing a slot for values that have none; DRAM copies stay) and returns
+    /// (id, slot, byte count) for each. Writes are deferred: `PMemPool.commitRoot` is the durability barrier.
+    public func persistAll() throws -> [(id: Int, slot: SlotID, length: Int)] {
+        guard let pool else { throw PersistentMemoryError.unknownValue(id: -1) }
+        var table: [(id: Int, slot: SlotID, length: Int)] = []
+        table.reserveCapacity(index.count)
+        for (id, position) in index.sorted(by: { $0.key < $1.key }) {
+            var entry = entries[Int(position)]
+            if entry.slot == nil, let memory = entry.dram {
+                let slot = try allocateSlot(pool)
+                try pool.write(UnsafeRawBufferPointer(start: memory, count: entry.length), to: slot,
+                               userTag: UInt64(bitPattern: Int64(entry.id)), durability: .deferred)
+                entry.slot = slot
+                entries[Int(position)] = entry
+                statistics.bytesToPool += entry.length
+                statistics.poolBytes += entry.length
+                statistics.peakPoolBytes = max(statistics.peakPoolBytes, statistics.poolBytes)
+                statistics.poolSlotsInUse += 1
+            }
+            table.append((id, entry.slot!, entry.length))
+        }
+        return table
+    }
+
+    /// Call after a root naming `slots` was committed: they are held from now on, and slots the previous
+    /// checkpoint held that were freed meanwhile are released.
+    public func checkpointCommitted(holding slots: Set<SlotID>) {
+        checkpointSlots = slots
+        let waiting = deferredFrees
+        deferredFrees = []
+        for slot in waiting { releaseSlot(slot) }
+    }
+
+    /// Registers value `id` as the `length` bytes in `slot` (a value of a resumed checkpoint), without a DRAM copy.
+    public func adopt(_ id: Int, slot: SlotID, length: Int) {
+        if index[id] != nil { free(id) }
+        let position = newEntry(Entry(id: id, length: length, dram: nil, slot: slot))
+        index[id] = position
+        statistics.values += 1
+        statistics.poolBytes += length
+        statistics.poolSlotsInUse += 1
+    }
+
+    /// Frees `slot` now, or after the next checkpoint when the current one refers to it.
+    private func releaseSlot(_ slot: SlotID) {
+        guard let pool, !pool.isClosed else { return }
+        if checkpointSlots.contains(slot) { deferredFrees.append(slot) } else { try? pool.free(slot, durability: spillDurability) }
+    }
+
     // MARK: - Internals
 
     private func lookup(_ id: Int) throws -> Int32 {
@@ -317,7 +372,7 @@ public final class TieredStore {
         } catch PersistentMemoryError.poolFull(let path, let slotCount, let slotSize) {
             var candidate = lruTail
             while candidate >= 0 {
-                if let slot = entries[Int(candidate)].slot {
+                if let slot = entries[Int(candidate)].slot, !checkpointSlots.contains(slot) {
                     try pool.free(slot, durability: spillDurability)
                     entries[Int(candidate)].slot = nil
                     statistics.poolBytes -= entries[Int(candidate)].length
@@ -337,9 +392,9 @@ public final class TieredStore {
             memory.deallocate()
             statistics.dramBytes -= entry.length
         }
-        if let slot = entry.slot, let pool {
+        if let slot = entry.slot, pool != nil {
             // A store outliving its closed pool has nothing left to free there.
-            if !pool.isClosed { try? pool.free(slot, durability: spillDurability) }
+            releaseSlot(slot)
             statistics.poolBytes -= entry.length
             statistics.poolSlotsInUse -= 1
         }

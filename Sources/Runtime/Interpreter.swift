@@ -52,6 +52,12 @@ public final class Interpreter<B: Backend> {
     public let lastUse: [Int]
     /// The plan's compile-time memory schedule (nil: the plan has none; the store's own budget policy applies).
     public let schedule: MemorySchedule?
+    /// Checkpoints to the store's pool every `checkpoint.every` instructions (nil: none).
+    public var checkpoint: CheckpointPolicy?
+    /// A checkpoint to continue from (its values are adopted from the pool; the run starts at its next instruction).
+    public var resume: Checkpoint?
+    /// Checkpoints committed by the last run.
+    public private(set) var checkpointsWritten = 0
     /// Whether the schedule's evictions and prefetches are carried out (they need a store with a pool).
     public var followsSchedule: Bool { schedule != nil && store.pool != nil }
 
@@ -98,9 +104,47 @@ public final class Interpreter<B: Backend> {
             live += modeled
         }
 
+        // Outputs are kept in the store too when the run checkpoints, so a checkpoint holds those written so far.
+        let durable = checkpoint != nil && store.pool != nil
+        checkpointsWritten = 0
+        var outputKeys: [Int] = []
+        var tableSlot: SlotID? = nil
+        var first = 0
+        if let resume {
+            guard resume.nextInstruction <= count else {
+                throw RuntimeError.invalidArgument("the checkpoint resumes at instruction \(resume.nextInstruction) but the plan has \(count)")
+            }
+            for entry in resume.values {
+                store.adopt(entry.key, slot: entry.slot, length: entry.length)
+                if entry.key < 0 {
+                    let binding = (-1 - entry.key) >> 32, ciphertext = (-1 - entry.key) & 0xFFFF_FFFF
+                    guard binding < outputs.count, ciphertext < outputs[binding].count else {
+                        throw RuntimeError.invalidArgument("the checkpoint holds output \(binding)[\(ciphertext)], which the plan does not have")
+                    }
+                    outputs[binding][ciphertext] = try backend.load(try store.view(entry.key))
+                    outputKeys.append(entry.key)
+                } else {
+                    let modeled = backend.memoryBytes(of: try backend.load(try store.view(entry.key)))
+                    liveBytes[UInt32(entry.key)] = modeled
+                    live += modeled
+                }
+            }
+            store.checkpointCommitted(holding: Set(resume.values.map(\.slot)))
+            // Plaintexts are not checkpointed: the ones alive across the resume point are encoded again.
+            for index in 0..<resume.nextInstruction {
+                let instruction = program.instructions[index]
+                guard instruction.opcode == .constant, lastUse[Int(instruction.result.raw)] >= resume.nextInstruction,
+                      let entryIndex = instruction.constantIndex else { continue }
+                plains[instruction.result.raw] = try backend.constant(program.constants[entryIndex], index: entryIndex)
+            }
+            first = resume.nextInstruction
+        }
+        defer { for key in outputKeys { store.free(key) } }
         let events = followsSchedule ? schedule?.events ?? [] : []
         var cursor = 0
-        for (index, instruction) in program.instructions.enumerated() {
+        while cursor < events.count && events[cursor].instruction < first { cursor += 1 }
+        for index in first..<count {
+            let instruction = program.instructions[index]
             let start = runtimeClockSeconds()
             let ops = instruction.operands
             // The plan's moves for this instruction: evictions first (they make the room), then prefetches.
@@ -126,7 +170,13 @@ public final class Interpreter<B: Backend> {
                     try put(instruction.result, try input(binding, ciphertext))
                 case .output:
                     let (binding, ciphertext) = instruction.binding!
-                    outputs[binding][ciphertext] = try cipher(ops[0], index)
+                    let value = try cipher(ops[0], index)
+                    outputs[binding][ciphertext] = value
+                    if durable {
+                        let key = Checkpoint.outputKey(binding: binding, ciphertext: ciphertext)
+                        backend.store(value, into: try store.reserve(key, byteCount: backend.storedByteCount(of: value)))
+                        outputKeys.append(key)
+                    }
                 case .constant:
                     let entryIndex = instruction.constantIndex!
                     plains[instruction.result.raw] = try backend.constant(program.constants[entryIndex], index: entryIndex)
@@ -186,6 +236,13 @@ public final class Interpreter<B: Backend> {
                     store.free(Int(id.raw))
                 }
                 plains.removeValue(forKey: id.raw)
+            }
+            if durable, CrashInjection.afterInstruction == index { CrashInjection.kill() }
+            if let checkpoint, durable, (index + 1) % max(checkpoint.every, 1) == 0, index + 1 < count {
+                checkpointsWritten += 1
+                try Checkpoint.write(store: store, nextInstruction: index + 1, planFingerprint: checkpoint.planFingerprint,
+                                     keyFingerprint: checkpoint.keyFingerprint, tableSlot: &tableSlot,
+                                     crashMidway: CrashInjection.inCheckpoint == checkpointsWritten)
             }
             if let observer {
                 let end = runtimeClockSeconds()

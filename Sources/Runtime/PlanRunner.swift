@@ -10,13 +10,15 @@ public enum PlanRunner {
     public static func runCKKS(
         session: PlanSession, inputs: [[Ciphertext]], relinearizationKey: RelinearizationKey?, galoisKeys: GaloisKeys?,
         store: TieredStore = TieredStore(), threads: Int = 1, refreshSecretKey: SecretKey? = nil,
-        observer: ((InstructionEvent) -> Void)? = nil
+        checkpoint: CheckpointPolicy? = nil, resume: Checkpoint? = nil, observer: ((InstructionEvent) -> Void)? = nil
     ) throws -> RunResult<Ciphertext> {
         let backend = CKKSBackend(parameters: session.parameters, program: session.program, relinearizationKey: relinearizationKey,
                                   galoisKeys: galoisKeys, threads: threads)
         if let refreshSecretKey { backend.refreshHandler = backend.keyHolder(secretKey: refreshSecretKey) }
         let interpreter = try Interpreter(program: session.program, backend: backend, store: store)
         interpreter.observer = observer
+        interpreter.checkpoint = checkpoint
+        interpreter.resume = resume
         try checkInputs(session.program, counts: inputs.map(\.count))
         return try interpreter.run { binding, ciphertext in inputs[binding][ciphertext] }
     }

@@ -21,7 +21,7 @@ public enum ValueStoreSetup {
     /// memory schedule alone moves values (no budget in the store).
     public static func makeStore(
         poolPath: String?, poolSize: Int?, dramBudget: Int?, slotSize: Int, defaultSlots: Int, ownerTag: PoolOwnerTag,
-        followingPlan: Bool = false
+        followingPlan: Bool = false, keepingSlots: Bool = false
     ) throws -> TieredStore {
         guard let poolPath else {
             if dramBudget != nil {
@@ -44,7 +44,8 @@ public enum ValueStoreSetup {
                 throw RuntimeError.invalidArgument(
                     "pool '\(poolPath)' has slots of \(pool.slotSize) bytes but this plan's ciphertexts need \(slotSize); remove the file to recreate it")
             }
-            for slot in pool.committedSlots() { try pool.free(slot.slot, durability: .deferred) }
+            // A resumed run keeps the slots (its checkpoint's values are among them); otherwise the old values go.
+            if !keepingSlots { for slot in pool.committedSlots() { try pool.free(slot.slot, durability: .deferred) } }
             pool.persistPendingWrites()
         }
         return TieredStore(pool: pool, budgetBytes: dramBudget ?? (followingPlan ? nil : 0))

@@ -43,6 +43,12 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("dram-budget"), help: "Keep at most this many bytes of values in DRAM (e.g. 512M), spilling the least recently used to the pool.")
     var dramBudget: String?
 
+    @Option(name: .customLong("checkpoint-every"), help: "With --pmem: make the live values and the program counter durable in the pool every N instructions (atomically; a crash leaves the previous checkpoint valid).")
+    var checkpointEvery: Int?
+
+    @Flag(help: "With --pmem: continue a killed run from the pool's last checkpoint (same plan, same evaluation keys).")
+    var resume = false
+
     @Option(name: .customLong("refresh-with"), help: "Secret key (.tsk) that serves the plan's client-aided refresh instructions.")
     var refreshWith: String?
 
@@ -83,7 +89,7 @@ struct Run: ParsableCommand {
         }
     }
 
-    private func makeStore(_ program: Program) throws -> TieredStore {
+    private func makeStore(_ program: Program, keepingSlots: Bool = false) throws -> TieredStore {
         let parameters = try program.requireParameters()
         let budget = try dramBudget.map { try ValueStoreSetup.parseSize($0) }
         let size = try poolSize.map { try ValueStoreSetup.parseSize($0) }
@@ -100,7 +106,7 @@ struct Run: ParsableCommand {
         }
         return try ValueStoreSetup.makeStore(
             poolPath: pmem, poolSize: size, dramBudget: budget, slotSize: ValueStoreSetup.largestCiphertextBytes(parameters),
-            defaultSlots: slots, ownerTag: tag, followingPlan: planned)
+            defaultSlots: slots, ownerTag: tag, followingPlan: planned, keepingSlots: keepingSlots)
     }
 
     private func runCKKS(_ program: Program, observer: @escaping (InstructionEvent) -> Void) throws {
@@ -115,12 +121,31 @@ struct Run: ParsableCommand {
         if refreshKey == nil, program.instructions.contains(where: { $0.opcode == .refresh }) {
             throw CommandError("the plan has client-aided refresh instructions; pass --refresh-with SECRET_KEY (the key holder)")
         }
-        let store = try makeStore(program)
+        if (checkpointEvery != nil || resume) && pmem == nil {
+            throw CommandError("--checkpoint-every and --resume keep their state in a pool; pass --pmem POOL")
+        }
+        if let checkpointEvery, checkpointEvery < 1 { throw CommandError("--checkpoint-every needs a positive instruction count") }
+        let store = try makeStore(program, keepingSlots: resume)
         defer { store.pool?.close() }
+        let keyIdentity = try evaluationKeyIdentity(path: evalKeys)
+        var checkpoint: Checkpoint? = nil
+        if resume, let pool = store.pool {
+            guard let (found, tableSlot) = try Checkpoint.read(pool: pool, planFingerprint: program.planFingerprint, keyFingerprint: keyIdentity) else {
+                throw CommandError("pool '\(pmem ?? "")' holds no checkpoint to resume; run without --resume")
+            }
+            // Slots written after that checkpoint belong to the killed run's later values: free them.
+            let kept = Set(found.values.map(\.slot) + [tableSlot])
+            for slot in pool.committedSlots() where !kept.contains(slot.slot) { try pool.free(slot.slot, durability: .deferred) }
+            print("resuming at instruction \(found.nextInstruction) of \(program.instructions.count) (\(found.values.count) values from the pool)")
+            checkpoint = found
+        }
+        let policy = (checkpointEvery ?? (resume ? max(program.instructions.count / 10, 1) : nil)).map {
+            CheckpointPolicy(every: $0, planFingerprint: program.planFingerprint, keyFingerprint: keyIdentity)
+        }
         let loaded = monotonicSeconds()
         let result = try PlanRunner.runCKKS(
             session: session, inputs: inputs, relinearizationKey: keys.relinearization, galoisKeys: keys.galois, store: store,
-            threads: threadOptions.resolved, refreshSecretKey: refreshKey, observer: observer)
+            threads: threadOptions.resolved, refreshSecretKey: refreshKey, checkpoint: policy, resume: checkpoint, observer: observer)
         try session.writeCiphertexts(result.outputs, kind: .outputs, to: output[0])
         let statistics = result.statistics
         print("wrote \(output[0])")
@@ -171,4 +196,16 @@ final class ProgressBar {
     func finish() {
         FileHandle.standardError.write(Data("\n".utf8))
     }
+}
+
+/// An identity of an evaluation-key file (its length and first 64 KiB: key material is random, so two keygens differ),
+/// stored in checkpoints so a run is never resumed with other keys.
+func evaluationKeyIdentity(path: String) throws -> UInt64 {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("cannot read evaluation keys \(path)") }
+    defer { try? handle.close() }
+    let head = [UInt8](handle.readData(ofLength: 1 << 16))
+    let length = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    var bytes = head
+    withUnsafeBytes(of: UInt64(length).littleEndian) { bytes.append(contentsOf: $0) }
+    return Fingerprint.of(bytes)
 }
