@@ -15,6 +15,10 @@ public struct InstructionEvent: Sendable {
     public var poolBytes: Int
     /// Bytes the live ciphertexts would occupy in a CKKS run (`Backend.memoryBytes`).
     public var liveBytes: Int
+    /// Tier moves during this instruction (its scheduled evictions and prefetches included): bytes written to the
+    /// pool and read back from it.
+    public var bytesToPool = 0
+    public var bytesFromPool = 0
 }
 
 /// Counters of one run.
@@ -146,6 +150,7 @@ public final class Interpreter<B: Backend> {
         for index in first..<count {
             let instruction = program.instructions[index]
             let start = runtimeClockSeconds()
+            let movedBefore = observer == nil ? (0, 0) : (store.statistics.bytesToPool, store.statistics.bytesFromPool)
             let ops = instruction.operands
             // The plan's moves for this instruction: evictions first (they make the room), then prefetches.
             while cursor < events.count && events[cursor].instruction <= index {
@@ -248,7 +253,8 @@ public final class Interpreter<B: Backend> {
                 let end = runtimeClockSeconds()
                 observer(InstructionEvent(
                     index: index, count: count, opcode: instruction.opcode, start: start, duration: end - start,
-                    dramBytes: store.statistics.dramBytes, poolBytes: store.statistics.poolBytes, liveBytes: live))
+                    dramBytes: store.statistics.dramBytes, poolBytes: store.statistics.poolBytes, liveBytes: live,
+                    bytesToPool: store.statistics.bytesToPool - movedBefore.0, bytesFromPool: store.statistics.bytesFromPool - movedBefore.1))
             }
         }
         statistics.instructions = count

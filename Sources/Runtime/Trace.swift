@@ -2,8 +2,9 @@ import CipherIR
 import Foundation
 
 /// Records a run as Chrome trace events (JSON Object Format, opens in Perfetto or chrome://tracing):
-/// one complete event ("ph": "X") per instruction and a counter ("ph": "C") of the DRAM, pool and
-/// live-ciphertext bytes after each instruction.
+/// one complete event ("ph": "X") per instruction, a counter ("ph": "C") of the DRAM, pool and
+/// live-ciphertext bytes after each instruction, and on a second row ("tier") one event per instruction that moved
+/// values between DRAM and the pool, with the bytes each way.
 public final class TraceRecorder {
     private var events: [String] = []
     private var origin: Double?
@@ -23,6 +24,12 @@ public final class TraceRecorder {
             "{\"name\": \"\(event.opcode.mnemonic)\", \"cat\": \"\(event.opcode.traits.costClass)\", \"ph\": \"X\", "
                 + "\"ts\": \(format(start)), \"dur\": \(format(duration)), \"pid\": 1, \"tid\": 1, "
                 + "\"args\": {\"instruction\": \(event.index)\(levelArgument)}}")
+        if event.bytesToPool > 0 || event.bytesFromPool > 0 {
+            let name = event.bytesToPool > 0 && event.bytesFromPool > 0 ? "evict+fetch" : event.bytesToPool > 0 ? "to pool" : "from pool"
+            events.append(
+                "{\"name\": \"\(name)\", \"cat\": \"tier\", \"ph\": \"X\", \"ts\": \(format(start)), \"dur\": \(format(duration)), \"pid\": 1, \"tid\": 2, "
+                    + "\"args\": {\"instruction\": \(event.index), \"bytes_to_pool\": \(event.bytesToPool), \"bytes_from_pool\": \(event.bytesFromPool)}}")
+        }
         events.append(
             "{\"name\": \"memory\", \"ph\": \"C\", \"ts\": \(format(start + duration)), \"pid\": 1, "
                 + "\"args\": {\"dram_bytes\": \(event.dramBytes), \"pool_bytes\": \(event.poolBytes), \"live_ciphertext_bytes\": \(event.liveBytes)}}")
@@ -32,8 +39,12 @@ public final class TraceRecorder {
 
     /// The trace as a JSON document.
     public var json: String {
-        let metadata = "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": \"\(processName)\"}}"
-        return "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n" + ([metadata] + events).joined(separator: ",\n") + "\n]}\n"
+        let metadata = [
+            "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": \"\(processName)\"}}",
+            "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, \"args\": {\"name\": \"instructions\"}}",
+            "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 2, \"args\": {\"name\": \"tier moves\"}}",
+        ]
+        return "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n" + (metadata + events).joined(separator: ",\n") + "\n]}\n"
     }
 
     public func write(to path: String) throws(RuntimeError) {

@@ -69,6 +69,31 @@ import Testing
         }
     }
 
+    /// The trace shows the schedule's tier moves on their own row, next to the instruction spans.
+    @Test func traceShowsTierMoves() throws {
+        let fixture = try CKKSFixture("polynomial")
+        var planned = fixture.session.program
+        let schedule = try MemoryPlanner.plan(planned, budget: try Self.minimumBudget(planned))
+        #expect(schedule.bytesEvicted > 0)
+        planned.memoryPlan = schedule.encoded()
+        let path = temporaryPath("trace-pool")
+        defer { unlink(path) }
+        let store = try ValueStoreSetup.makeStore(poolPath: path, poolSize: nil, dramBudget: nil,
+                                                  slotSize: ValueStoreSetup.largestCiphertextBytes(planned.parameters!), defaultSlots: 16,
+                                                  ownerTag: .none, followingPlan: true)
+        defer { store.pool?.close() }
+        let trace = TraceRecorder()
+        _ = try PlanRunner.runCKKS(session: PlanSession(program: planned, parameters: fixture.session.parameters), inputs: fixture.ciphertexts,
+                                   relinearizationKey: fixture.keys.relinearizationKey, galoisKeys: fixture.keys.galoisKeys, store: store,
+                                   observer: { trace.record($0) })
+        let parsed = try JSONSerialization.jsonObject(with: Data(trace.json.utf8)) as? [String: Any]
+        let moves = (parsed?["traceEvents"] as? [[String: Any]] ?? []).filter { $0["cat"] as? String == "tier" }
+        let written = moves.compactMap { ($0["args"] as? [String: Any])?["bytes_to_pool"] as? Int }.reduce(0, +)
+        #expect(!moves.isEmpty && moves.allSatisfy { $0["tid"] as? Int == 2 })
+        // The store writes each evicted value once (its header is smaller than the planner's padded one).
+        #expect(written > 0 && written <= schedule.bytesEvicted)
+    }
+
     @Test func plannerCountsTheStoreHeader() {
         // The header (32 bytes) padded to the store's 64-byte alignment.
         #expect(MemoryPlanner.ciphertextHeaderBytes == (CKKSBackend.headerBytes + 63) / 64 * 64)
