@@ -152,7 +152,8 @@ struct Run: ParsableCommand {
         print(String(format: "run: %d instructions in %.3f s (load %.3f s), %d threads", statistics.instructions, statistics.seconds,
                      loaded - start, threadOptions.resolved))
         print("memory: peak live ciphertexts \(formatBytes(statistics.peakLiveBytes)) (\(statistics.peakLiveValues) values), peak DRAM \(formatBytes(statistics.store.peakDRAMBytes))"
-            + (store.pool != nil ? ", peak pool \(formatBytes(statistics.store.peakPoolBytes)), \(statistics.store.spills) spills, \(statistics.store.fetches) fetches" : ""))
+            + (store.pool != nil ? ", peak pool \(formatBytes(statistics.store.peakPoolBytes)), \(statistics.store.spills) spills, \(statistics.store.fetches) fetches, "
+                + "\(formatBytes(statistics.store.bytesToPool)) to the pool, \(formatBytes(statistics.store.bytesFromPool)) back" : ""))
     }
 
     private func runSimulator(_ program: Program, observer: @escaping (InstructionEvent) -> Void) throws {
