@@ -40,6 +40,19 @@ public final class CKKSBackend: Backend {
     let refreshSlots: [Int: Int]
     private var constants: [Int: CKKSConstant] = [:]
     private var reencoded: [String: Plaintext] = [:]
+    /// Encoded plaintexts are cached (by pool index, and per re-encoding) up to this many bytes for the backend's
+    /// lifetime, so repeated runs (one per image) skip encoding; past it they are encoded per use and freed with their
+    /// value, so a large plan's DRAM stays what its memory schedule says. 0 turns caching off.
+    public var constantCacheLimitBytes = 256 << 20
+    public private(set) var constantCacheBytes = 0
+
+    /// Caches `plaintext` if the cache has room for it.
+    private func cacheable(_ plaintext: Plaintext) -> Bool {
+        let bytes = (plaintext.level + 1) * parameters.degree * 8
+        guard constantCacheBytes + bytes <= constantCacheLimitBytes else { return false }
+        constantCacheBytes += bytes
+        return true
+    }
     /// How many times a scale was relabeled (diagnostics).
     public private(set) var relabeledScales = 0
 
@@ -85,7 +98,7 @@ public final class CKKSBackend: Backend {
         if let cached = constants[index] { return cached }
         let scale = schedule.encodingScale(requested: entry.scale, level: entry.level)
         let encoded = CKKSConstant(index: index, entry: entry, plaintext: try encode(entry.values, level: entry.level, scale: scale))
-        constants[index] = encoded
+        if cacheable(encoded.plaintext) { constants[index] = encoded }
         return encoded
     }
 
@@ -109,7 +122,7 @@ public final class CKKSBackend: Backend {
         let key = "\(p.index)@\(level)@\(scale.bitPattern)"
         if let cached = reencoded[key] { return cached }
         let encoded = try encode(p.entry.values, level: level, scale: scale)
-        reencoded[key] = encoded
+        if cacheable(encoded) { reencoded[key] = encoded }
         return encoded
     }
 
