@@ -232,6 +232,41 @@ public final class CKKSEvaluator: @unchecked Sendable {
         out.scale = ct.scale * pt.scale
     }
 
+    /// Σ_i ct_i · pt_i in one pass per limb (each product accumulated with a lazy add, no temporary ciphertexts);
+    /// the products' scales must agree (checked); the result is at the lowest level of the operands.
+    public func multiplyAccumulate(_ pairs: [(Ciphertext, Plaintext)]) throws -> Ciphertext {
+        guard let first = pairs.first else { throw CKKSError.parameterMismatch }
+        var level = Int.max, degree = 0
+        for (ct, pt) in pairs {
+            try check(ct)
+            guard pt.polynomial.ring === parameters.ring else { throw CKKSError.parameterMismatch }
+            try checkScales(first.0.scale * first.1.scale, ct.scale * pt.scale)
+            level = min(level, ct.level, pt.level)
+            degree = max(degree, ct.degree)
+        }
+        var out = Ciphertext(parameters: parameters, level: level, degree: degree)
+        let n = parameters.degree
+        for k in 0...degree {
+            out.polynomials[k].prepareForOverwrite(level: level)
+            let o = out.polynomials[k]
+            executor.forEach(level + 1) { i in
+                let q = parameters.ring.qModuli[i]
+                let modulus = q.value
+                let r = o.limb(i)
+                for c in 0..<n { r[c] = 0 }
+                for (ct, pt) in pairs where k < ct.polynomials.count {
+                    let x = ct.polynomials[k].limb(i), y = pt.polynomial.limb(i)
+                    for c in 0..<n {
+                        let sum = r[c] &+ q.multiplyReduced(x[c], y[c])
+                        r[c] = sum >= modulus ? sum &- modulus : sum
+                    }
+                }
+            }
+        }
+        out.scale = first.0.scale * first.1.scale
+        return out
+    }
+
     public func multiplying(_ ct: Ciphertext, _ pt: Plaintext) throws -> Ciphertext {
         var out = Ciphertext(parameters: parameters, level: min(ct.level, pt.level), degree: ct.degree)
         try multiply(ct, pt, into: &out)

@@ -138,6 +138,15 @@ public final class CKKSBackend: Backend {
         return try evaluator.multiplying(a, try plaintext(p, level: a.level, scale: scale))
     }
 
+    /// Σ a_i ⊙ p_i accumulated in one pass (`CKKSEvaluator.multiplyAccumulate`), each plaintext encoded like
+    /// `multiplyPlain`'s so every product lands on the schedule's product scale.
+    public func multiplyPlainSum(_ pairs: [(Ciphertext, CKKSConstant)]) throws -> Ciphertext {
+        try evaluator.multiplyAccumulate(pairs.map { a, p in
+            let scale = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: p.entry.scale)
+            return (a, try plaintext(p, level: a.level, scale: scale))
+        })
+    }
+
     /// The product with `value` encoded so that it rescales onto the schedule (`ScaleSchedule.multiplierScale`).
     public func multiplyConstant(_ a: Ciphertext, _ value: Double, scale: Double) throws -> Ciphertext {
         let exact = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: scale)

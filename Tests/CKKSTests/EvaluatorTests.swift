@@ -224,3 +224,33 @@ import Testing
         }
     }
 }
+
+@Suite struct MultiplyAccumulateTests {
+    /// Σ ct_i · pt_i in one pass equals the products added one by one, coefficient for coefficient, and decrypts to
+    /// the sum of the slot products.
+    @Test func matchesProductsAddedOneByOne() throws {
+        let ctx = TestContext.small
+        let slots = ctx.parameters.slotCount
+        var pairs: [(Ciphertext, Plaintext)] = []
+        var expected = [Complex<Double>](repeating: .zero, count: slots)
+        for seed in 0..<5 {
+            let x = ctx.randomValues(slots, seed: UInt64(10 + seed)), w = ctx.randomValues(slots, seed: UInt64(20 + seed))
+            pairs.append((try ctx.encrypt(x), try ctx.encoder.encode(w, scale: nil, level: nil)))
+            for s in 0..<slots { expected[s] += x[s] * w[s] }
+        }
+        let fused = try ctx.evaluator.multiplyAccumulate(pairs)
+        var sequential = try ctx.evaluator.multiplying(pairs[0].0, pairs[0].1)
+        for (ct, pt) in pairs.dropFirst() { try ctx.evaluator.add(try ctx.evaluator.multiplying(ct, pt), to: &sequential) }
+        #expect(fused.scale == sequential.scale && fused.level == sequential.level)
+        for k in 0...fused.degree {
+            for i in 0...fused.level {
+                #expect(Array(UnsafeBufferPointer(start: fused.polynomials[k].limb(i), count: ctx.parameters.degree))
+                    == Array(UnsafeBufferPointer(start: sequential.polynomials[k].limb(i), count: ctx.parameters.degree)))
+            }
+        }
+        var rescaled = fused
+        try ctx.evaluator.rescale(&rescaled)
+        let bits = precisionBits(try ctx.decrypt(rescaled), expected)
+        #expect(bits >= 18, "fused multiply-accumulate precision \(bits) bits")
+    }
+}
