@@ -20,6 +20,8 @@ public struct Checkpoint: Equatable {
     public var values: [Entry]
     public var planFingerprint: UInt64
     public var keyFingerprint: UInt64
+    /// The pool slot holding this checkpoint's value table (set by `read`; freed once a newer checkpoint commits).
+    public var tableSlot: SlotID? = nil
 
     public struct Entry: Equatable {
         public var key: Int
@@ -108,7 +110,7 @@ public struct Checkpoint: Equatable {
             let at = 40 + index * 24
             values.append(Entry(key: Int(Int64(bitPattern: u64(table, at))), slot: SlotID(rawValue: u32(table, at + 8)), length: Int(u64(table, at + 16))))
         }
-        return (Checkpoint(nextInstruction: next, values: values, planFingerprint: plan, keyFingerprint: keys), slot)
+        return (Checkpoint(nextInstruction: next, values: values, planFingerprint: plan, keyFingerprint: keys, tableSlot: slot), slot)
     }
 }
 

@@ -142,6 +142,7 @@ public final class Interpreter<B: Backend> {
                 plains[instruction.result.raw] = try backend.constant(program.constants[entryIndex], index: entryIndex)
             }
             first = resume.nextInstruction
+            tableSlot = resume.tableSlot
         }
         defer { for key in outputKeys { store.free(key) } }
         let events = followsSchedule ? schedule?.events ?? [] : []
