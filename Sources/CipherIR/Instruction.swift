@@ -21,6 +21,11 @@ public enum Immediate: Sendable, Hashable, Codable {
     /// `refresh`: the key holder decrypts, applies the named function slot-wise (e.g. "relu"),
     /// and re-encrypts at `level` with the default scale.
     case refresh(function: String, level: Int)
+    /// `gather`: index into `Program.laneMaps`.
+    case laneMap(Int)
+    /// `linearMap`: index into `Program.laneMaps`, and the scale its weights are encoded at (the result's scale is
+    /// the operands' × `scale`).
+    case scaledLaneMap(index: Int, scale: Double)
 
     /// The kind this immediate is (to compare with `OpTraits.immediate`).
     public var kind: ImmediateKind {
@@ -34,6 +39,8 @@ public enum Immediate: Sendable, Hashable, Codable {
         case .rotationSteps: return .rotationSteps
         case .targetLevel: return .targetLevel
         case .refresh: return .refresh
+        case .laneMap: return .laneMap
+        case .scaledLaneMap: return .scaledLaneMap
         }
     }
 }
@@ -83,6 +90,15 @@ public struct Instruction: Sendable, Hashable, Codable {
         }
     }
 
+    /// The lane-map index of `gather` / `linearMap`.
+    public var laneMapIndex: Int? {
+        switch immediate {
+        case .laneMap(let index): return index
+        case .scaledLaneMap(let index, _): return index
+        default: return nil
+        }
+    }
+
     /// The scalar of `addConst` / `mulConst`.
     public var scalar: Double? {
         switch immediate {
@@ -92,10 +108,13 @@ public struct Instruction: Sendable, Hashable, Codable {
         }
     }
 
-    /// The encoding scale of `mulConst`'s scalar.
+    /// The encoding scale of `mulConst`'s scalar or `linearMap`'s weights.
     public var scalarScale: Double? {
-        if case .scaledScalar(_, let scale) = immediate { return scale }
-        return nil
+        switch immediate {
+        case .scaledScalar(_, let scale): return scale
+        case .scaledLaneMap(_, let scale): return scale
+        default: return nil
+        }
     }
 
     /// The target level of `levelDown`, `bootstrap` and `refresh`.

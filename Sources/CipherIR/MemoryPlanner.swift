@@ -36,8 +36,8 @@ public enum MemoryPlanner {
     /// The bytes a value of `type` takes in a CKKS run (a ciphertext with the value store's header).
     public static func byteCount(kind: ValueKind, type: ValueType, degree: Int, parameters: PlanParameters) -> Int {
         let limbs = (type.level ?? parameters.maxLevel) + 1
-        if kind == .plaintext { return limbs * (1 << parameters.logN) * 8 }
-        return (degree + 1) * limbs * (1 << parameters.logN) * 8 + ciphertextHeaderBytes
+        if kind == .plaintext { return type.laneCount * limbs * (1 << parameters.logN) * 8 }
+        return type.laneCount * ((degree + 1) * limbs * (1 << parameters.logN) * 8 + ciphertextHeaderBytes)
     }
 
     /// The schedule for `program` (typed, with parameters) under `budget` bytes of DRAM (nil: no budget, frees only).

@@ -31,6 +31,11 @@ public enum Opcode: UInt16, Sendable, Hashable, Codable, CaseIterable, CustomStr
     /// Σ_i ct_i ⊙ pt_i over operand pairs (ct_0, pt_0, ct_1, pt_1, …): the inner sum of a baby-step giant-step
     /// linear transform as one instruction.
     case mulPlainSum = 0x0204
+    /// Lane mixing: result lane j = Σ_i w(j, i)·operand lane i + b_j, the map a `LaneMap` of the program (the batch
+    /// layout's convolutions and dense layers as one instruction).
+    case linearMap = 0x0205
+    /// Lane selection: result lane j = operand lane indices[j] of a `LaneMap` (concatenation, pooling windows).
+    case gather = 0x0206
 
     /// The properties passes and the runtime query instead of switching on the op.
     public var traits: OpTraits { OpTraits.byCode[denseIndex] }
@@ -58,6 +63,8 @@ public enum Opcode: UInt16, Sendable, Hashable, Codable, CaseIterable, CustomStr
         case .bootstrap: return 17
         case .refresh: return 18
         case .mulPlainSum: return 19
+        case .linearMap: return 20
+        case .gather: return 21
         }
     }
 
@@ -128,6 +135,10 @@ public enum ImmediateKind: UInt8, Sendable, Hashable, Codable {
     case rotationSteps
     case targetLevel
     case refresh
+    /// `gather`: a lane-map index.
+    case laneMap
+    /// `linearMap`: a lane-map index and the weights' encoding scale.
+    case scaledLaneMap
 }
 
 /// How many results an op defines.
@@ -260,6 +271,10 @@ public struct OpTraits: Sendable, Hashable {
             .mulPlain: op("mulPlain", [ct, pt], ct, scale: .product, agree: .levels, cost: .plainMultiply),
             .mulConst: op("mulConst", [ct], ct, immediate: .scaledScalar, scale: .productWithImmediate, cost: .plainMultiply),
             .mulPlainSum: op("mulPlainSum", [ct, pt], ct, repeats: true, scale: .product, agree: .levels, cost: .plainMultiply),
+            .linearMap: op(
+                "linearMap", [ct], ct, repeats: true, immediate: .scaledLaneMap, scale: .productWithImmediate, agree: .levelsAndScales,
+                degree: .requiresLinear, cost: .plainMultiply),
+            .gather: op("gather", [ct], ct, repeats: true, immediate: .laneMap, agree: .levelsAndScales, cost: .io),
             .mul: op("mul", [ct, ct], ct, scale: .product, agree: .levels, degree: .tensor, cost: .tensorMultiply),
             .relinearize: op("relinearize", [ct], ct, key: .relinearization, degree: .relinearizes, cost: .keySwitch),
             .rescale: op("rescale", [ct], ct, level: .consumesOne, scale: .dividesByDroppedPrime, cost: .rescale),

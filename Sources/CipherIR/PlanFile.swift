@@ -92,23 +92,23 @@ public enum PlanFileError: Error, Equatable, CustomStringConvertible {
 /// The binary plan file (`.tsp`): byte layout in ir-spec/plan-format.md. All integers little-endian.
 ///
 ///     header   magic "TSPLAN\0\1" · version u32 · flags u32 · section count u32 · header CRC-32 u32
-///     sections PARM KEYS BIND CPOL INST VTYP MEMP, each: tag[4] · CRC-32 u32 · length u64 · payload · zero pad to 8
+///     sections PARM KEYS BIND CPOL LMAP INST VTYP MEMP, each: tag[4] · CRC-32 u32 · length u64 · payload · zero pad to 8
 public enum PlanFile {
     /// The 8 magic bytes every plan starts with.
     public static let magic: [UInt8] = Array("TSPLAN".utf8) + [0, 1]
     /// The format version this build writes and reads.
-    public static let formatVersion: UInt32 = 2
+    public static let formatVersion: UInt32 = 3
     static let headerSize = 24
     static let sectionHeaderSize = 16
 
     /// Section tags in their required order.
-    public static let sectionOrder = ["PARM", "KEYS", "BIND", "CPOL", "INST", "VTYP", "MEMP"]
+    public static let sectionOrder = ["PARM", "KEYS", "BIND", "CPOL", "LMAP", "INST", "VTYP", "MEMP"]
     /// Reserved tags: recognized, rejected by this version.
     public static let reservedSections = ["PENC"]
 
     static func describe(_ tag: String) -> String {
         let names = [
-            "PARM": "parameters", "KEYS": "key requirements", "BIND": "bindings", "CPOL": "constant pool",
+            "PARM": "parameters", "KEYS": "key requirements", "BIND": "bindings", "CPOL": "constant pool", "LMAP": "lane maps",
             "INST": "instruction stream", "VTYP": "value types", "MEMP": "memory plan", "PENC": "pre-encoded plaintexts",
         ]
         return names[tag].map { "\(tag) (\($0))" } ?? "'\(tag)'"
@@ -123,6 +123,7 @@ public enum PlanFile {
             ("KEYS", encodeKeys(program.keys)),
             ("BIND", encodeBindings(program)),
             ("CPOL", encodeConstants(program.constants)),
+            ("LMAP", encodeLaneMaps(program.laneMaps)),
             ("INST", encodeInstructions(program.instructions)),
             ("VTYP", encodeTypes(program.types)),
             ("MEMP", program.memoryPlan.bytes),
@@ -243,6 +244,41 @@ public enum PlanFile {
         return writer.bytes
     }
 
+    static func encodeLaneMaps(_ maps: [LaneMap]) -> [UInt8] {
+        var writer = ByteWriter()
+        writer.bytes.reserveCapacity(8 + maps.reduce(0) { $0 + 32 + $1.storedBytes })
+        writer.count32(maps.count)
+        writer.u32(0)
+        for map in maps {
+            writer.u64(UInt64(map.inputLanes))
+            switch map.kind {
+            case .gather(let indices):
+                writer.u64(0)
+                writer.u64(UInt64(indices.count))
+                writer.i32Raw(indices)
+                writer.padTo8()
+            case .sparse(let rowStarts, let columns, let weights, let bias):
+                writer.u64(1)
+                writer.u64(UInt64(rowStarts.count))
+                writer.u64(UInt64(columns.count))
+                writer.u64(UInt64(bias.count))
+                writer.f64Raw(weights)
+                writer.f64Raw(bias)
+                writer.i32Raw(rowStarts)
+                writer.i32Raw(columns)
+                writer.padTo8()
+            case .convolution(let c):
+                writer.u64(2)
+                for field in c.geometry { writer.i64(field) }
+                writer.u64(UInt64(c.weights.count))
+                writer.u64(UInt64(c.bias.count))
+                writer.f64Raw(c.weights)
+                writer.f64Raw(c.bias)
+            }
+        }
+        return writer.bytes
+    }
+
     static func encodeImmediateKind(_ kind: ImmediateKind) -> UInt8 { kind.rawValue }
 
     static func encodeInstructions(_ instructions: [Instruction]) -> [UInt8] {
@@ -273,6 +309,10 @@ public enum PlanFile {
             case .refresh(let function, let level):
                 writer.string(function)
                 writer.i64(level)
+            case .laneMap(let index): writer.i64(index)
+            case .scaledLaneMap(let index, let scale):
+                writer.i64(index)
+                writer.f64(scale)
             }
         }
         return writer.bytes
@@ -284,10 +324,11 @@ public enum PlanFile {
         writer.count32(entries.count)
         for (id, type) in entries {
             writer.u32(id.raw)
-            writer.u8((type.slots != nil ? 1 : 0) | (type.level != nil ? 2 : 0) | (type.scale != nil ? 4 : 0))
+            writer.u8((type.slots != nil ? 1 : 0) | (type.level != nil ? 2 : 0) | (type.scale != nil ? 4 : 0) | (type.lanes != nil ? 8 : 0))
             if let slots = type.slots { writer.i64(slots) }
             if let level = type.level { writer.i64(level) }
             if let scale = type.scale { writer.f64(scale) }
+            if let lanes = type.lanes { writer.i64(lanes) }
         }
         return writer.bytes
     }
@@ -384,6 +425,8 @@ public enum PlanFile {
             try finish(bindingReader)
             var constantReader = reader("CPOL")
             program.constants = try decodeConstants(&constantReader)
+            var laneMapReader = reader("LMAP")
+            program.laneMaps = try decodeLaneMaps(&laneMapReader)
             var instructionReader = reader("INST")
             program.instructions = try decodeInstructions(&instructionReader)
             var typeReader = reader("VTYP")
@@ -528,6 +571,57 @@ public enum PlanFile {
         return constants
     }
 
+    static func decodeLaneMaps(_ reader: inout ByteReader) throws -> [LaneMap] {
+        let count = try reader.count32("lane map count", itemSize: 24)
+        guard try reader.u32("alignment padding") == 0 else { throw reader.malformed("alignment padding is not zero") }
+        var maps: [LaneMap] = []
+        maps.reserveCapacity(count)
+        func length(_ what: String, itemSize: Int) throws -> Int {
+            let value = try reader.u64(what)
+            guard value <= UInt64(reader.remaining / itemSize) else {
+                throw reader.malformed("\(what) is \(value), more than the \(reader.remaining) remaining bytes hold")
+            }
+            return Int(value)
+        }
+        for index in 0..<count {
+            let what = "lane map #\(index)"
+            let inputLanes = try length("operand lanes of \(what)", itemSize: 1)
+            let kind = try reader.u64("kind of \(what)")
+            let map: LaneMap
+            switch kind {
+            case 0:
+                let n = try length("index count of \(what)", itemSize: 4)
+                let indices = try reader.i32Raw(count: n, "indices of \(what)")
+                if n % 2 == 1 { guard try reader.u32("padding of \(what)") == 0 else { throw reader.malformed("padding of \(what) is not zero") } }
+                map = LaneMap(inputLanes: inputLanes, kind: .gather(indices: indices))
+            case 1:
+                let rows = try length("row start count of \(what)", itemSize: 4)
+                let terms = try length("term count of \(what)", itemSize: 12)
+                let biases = try length("bias count of \(what)", itemSize: 8)
+                let weights = try reader.f64Raw(count: terms, "weights of \(what)")
+                let bias = try reader.f64Raw(count: biases, "biases of \(what)")
+                let rowStarts = try reader.i32Raw(count: rows, "row starts of \(what)")
+                let columns = try reader.i32Raw(count: terms, "columns of \(what)")
+                if (rows + terms) % 2 == 1 { guard try reader.u32("padding of \(what)") == 0 else { throw reader.malformed("padding of \(what) is not zero") } }
+                map = LaneMap(inputLanes: inputLanes, kind: .sparse(rowStarts: rowStarts, columns: columns, weights: weights, bias: bias))
+            case 2:
+                var geometry: [Int] = []
+                for _ in 0..<LaneConvolution.geometryFieldCount { geometry.append(try reader.i64("geometry of \(what)")) }
+                let weightCount = try length("weight count of \(what)", itemSize: 8)
+                let biasCount = try length("bias count of \(what)", itemSize: 8)
+                let weights = try reader.f64Raw(count: weightCount, "weights of \(what)")
+                let bias = try reader.f64Raw(count: biasCount, "biases of \(what)")
+                map = LaneMap(inputLanes: inputLanes, kind: .convolution(LaneConvolution(geometry: geometry, weights: weights, bias: bias)))
+            default:
+                throw reader.malformed("\(what) has kind \(kind); this build knows 0 (gather), 1 (sparse) and 2 (convolution)")
+            }
+            if let problem = map.validationError { throw reader.malformed("\(what): \(problem)") }
+            maps.append(map)
+        }
+        try finish(reader)
+        return maps
+    }
+
     static func decodeInstructions(_ reader: inout ByteReader) throws -> [Instruction] {
         let count = try reader.u64("instruction count")
         guard count <= UInt64(reader.remaining / 12) else {
@@ -569,6 +663,8 @@ public enum PlanFile {
             case .rotationSteps: immediate = .rotationSteps(try reader.i64Array("rotation steps"))
             case .targetLevel: immediate = .targetLevel(try reader.i64("target level"))
             case .refresh: immediate = .refresh(function: try reader.string("function name"), level: try reader.i64("target level"))
+            case .laneMap: immediate = .laneMap(try reader.i64("lane map index"))
+            case .scaledLaneMap: immediate = .scaledLaneMap(index: try reader.i64("lane map index"), scale: try reader.f64("weight scale"))
             }
             let instruction = Instruction(opcode, operands: operands, immediate: immediate, results: results)
             guard results.count == instruction.expectedResultCount else {
@@ -589,11 +685,16 @@ public enum PlanFile {
             if let previous, id <= previous { throw reader.malformed("value types are not sorted by id (%\(id) after %\(previous))") }
             previous = id
             let presence = try reader.u8("presence flags")
-            guard presence != 0, presence & ~7 == 0 else { throw reader.malformed("presence flags \(presence) of %\(id) are invalid") }
+            guard presence != 0, presence & ~15 == 0 else { throw reader.malformed("presence flags \(presence) of %\(id) are invalid") }
             var type = ValueType()
             if presence & 1 != 0 { type.slots = try reader.i64("slots") }
             if presence & 2 != 0 { type.level = try reader.i64("level") }
             if presence & 4 != 0 { type.scale = try reader.f64("scale") }
+            if presence & 8 != 0 {
+                let lanes = try reader.i64("lanes")
+                guard lanes >= 2 else { throw reader.malformed("%\(id) has \(lanes) lanes; a lane count is stored only when it is at least 2") }
+                type.lanes = lanes
+            }
             table[ValueID(id)] = type
         }
         try finish(reader)

@@ -41,6 +41,10 @@ extension Program: CustomStringConvertible {
                 out += "constant @\(index) level=\(entry.level) scale=\(formatScale(entry.scale)) \(constantContentText(entry.content))\n"
             }
         }
+        if !laneMaps.isEmpty {
+            out += "\n"
+            for (index, map) in laneMaps.enumerated() { out += "lane_map #\(index) inputs=\(map.inputLanes) \(laneMapText(map.kind))\n" }
+        }
         if !memoryPlan.isEmpty {
             out += "\nmemory_plan bytes=\"\(hex(memoryPlan.bytes))\"\n"
         }
@@ -83,6 +87,8 @@ extension Program: CustomStringConvertible {
         case .rotationSteps(let steps): line += " steps=\(intList(steps))"
         case .targetLevel(let level): line += " level=\(level)"
         case .refresh(let function, let level): line += " function=\(quoted(function)) level=\(level)"
+        case .laneMap(let index): line += " map=#\(index)"
+        case .scaledLaneMap(let index, let scale): line += " map=#\(index) scale=\(formatScale(scale))"
         }
         let resultTypes = instruction.results.map { types[$0] }
         if let kind = traits.resultKind, resultTypes.contains(where: { !$0.isUnknown }) {
@@ -128,6 +134,19 @@ func constantContentText(_ content: ConstantEntry.Content) -> String {
                 + "values=[\(grid.values.map(formatDouble).joined(separator: ", "))])"
         }
         return "length=\(pattern.length) rotate=\(pattern.rotation) grids=[\(grids.joined(separator: ", "))]"
+    }
+}
+
+/// `gather=[…]`, `rows=[…] columns=[…] weights=[…] bias=[…]` or `conv=[15 geometry fields] weights=[…] bias=[…]`.
+func laneMapText(_ kind: LaneMap.Kind) -> String {
+    func doubles(_ values: [Double]) -> String { "[" + values.map(formatDouble).joined(separator: ", ") + "]" }
+    switch kind {
+    case .gather(let indices):
+        return "gather=\(intList(indices.map { Int($0) }))"
+    case .sparse(let rowStarts, let columns, let weights, let bias):
+        return "rows=\(intList(rowStarts.map { Int($0) })) columns=\(intList(columns.map { Int($0) })) weights=\(doubles(weights)) bias=\(doubles(bias))"
+    case .convolution(let c):
+        return "conv=\(intList(c.geometry)) weights=\(doubles(c.weights)) bias=\(doubles(c.bias))"
     }
 }
 

@@ -249,6 +249,8 @@ public struct Program: Sendable, Equatable, Codable {
     public var inputs: [TensorBinding]
     public var outputs: [TensorBinding]
     public var constants: [ConstantEntry]
+    /// Lane maps of `linearMap` and `gather` instructions (batch-layout programs).
+    public var laneMaps: [LaneMap]
     public var instructions: [Instruction]
     public var types: ValueTypeTable
     public var memoryPlan: MemoryPlan
@@ -256,14 +258,15 @@ public struct Program: Sendable, Equatable, Codable {
     var idCache = ValueIDCache()
 
     enum CodingKeys: String, CodingKey {
-        case parameters, keys, inputs, outputs, constants, instructions, types, memoryPlan
+        case parameters, keys, inputs, outputs, constants, laneMaps, instructions, types, memoryPlan
     }
 
     public init(
         parameters: PlanParameters? = nil, keys: KeyRequirements = KeyRequirements(), inputs: [TensorBinding] = [],
-        outputs: [TensorBinding] = [], constants: [ConstantEntry] = [], instructions: [Instruction] = [],
+        outputs: [TensorBinding] = [], constants: [ConstantEntry] = [], laneMaps: [LaneMap] = [], instructions: [Instruction] = [],
         types: ValueTypeTable = ValueTypeTable(), memoryPlan: MemoryPlan = MemoryPlan()
     ) {
+        self.laneMaps = laneMaps
         self.parameters = parameters
         self.keys = keys
         self.inputs = inputs
@@ -297,10 +300,27 @@ public struct Program: Sendable, Equatable, Codable {
         instruction.results = (0..<instruction.expectedResultCount).map { ValueID(first + $0) }
         idCache.bound = first + instruction.results.count
         idCache.scannedCount = instructions.count + 1
-        for (result, type) in zip(instruction.results, resultTypes) { types[result] = type }
+        for (result, type) in zip(instruction.results, resultTypes) {
+            var type = type
+            if type.lanes == nil, let lanes = inferredLanes(instruction), lanes != 1 { type.lanes = lanes }
+            types[result] = type
+        }
         instructions.append(instruction)
         return instruction.results
     }
+
+    /// The lane count an instruction's results get from its operands or lane map (nil: none to infer, as for
+    /// `input` and `constant`, whose lanes are declared).
+    public func inferredLanes(_ instruction: Instruction) -> Int? {
+        if let index = instruction.laneMapIndex {
+            return index >= 0 && index < laneMaps.count ? laneMaps[index].outputLanes : nil
+        }
+        guard let first = instruction.operands.first else { return nil }
+        return types[first].laneCount
+    }
+
+    /// The lane count of `value` (1 unless its type says otherwise).
+    public func lanes(of value: ValueID) -> Int { types[value].laneCount }
 
     /// `emit` for ops with exactly one result.
     @discardableResult

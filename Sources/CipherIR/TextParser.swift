@@ -413,6 +413,9 @@ struct TextParser {
             case .identifier("constant") where try peekIsConstantReference():
                 try advance()
                 program.constants.append(try parseConstant(expectedIndex: program.constants.count))
+            case .identifier("lane_map"):
+                try advance()
+                program.laneMaps.append(try parseLaneMap(expectedIndex: program.laneMaps.count, at: token))
             case .identifier("memory_plan"):
                 guard !seenMemoryPlan else { throw failure("a second memory_plan; a program has one", at: token) }
                 seenMemoryPlan = true
@@ -563,6 +566,50 @@ struct TextParser {
         case let other:
             throw failure("unknown layout '\(other)'; use contiguous, explicit[…] or strided(…)", at: token)
         }
+    }
+
+    /// `#k inputs=N` then `gather=[…]`, `rows=[…] columns=[…] weights=[…] bias=[…]` or `conv=[…] weights=[…] bias=[…]`.
+    mutating func parseLaneMap(expectedIndex: Int, at start: Token) throws -> LaneMap {
+        guard case .bindingIndex(let index) = current.kind, index == expectedIndex else {
+            throw failure("lane maps are numbered in order from #0; expected #\(expectedIndex) here")
+        }
+        try advance()
+        try expectAttribute("inputs")
+        let inputs = try integer()
+        func narrow(_ values: [Int], _ what: String) throws -> [Int32] {
+            try values.map { value in
+                guard let narrow = Int32(exactly: value) else { throw failure("lane map #\(index): \(what) \(value) is out of the 32-bit range", at: start) }
+                return narrow
+            }
+        }
+        guard let (field, fieldToken) = try attributeName() else { throw failure("expected gather=, rows= or conv= in lane map #\(index)") }
+        let kind: LaneMap.Kind
+        switch field {
+        case "gather":
+            kind = .gather(indices: try narrow(try integerList(), "index"))
+        case "rows":
+            let rows = try narrow(try integerList(), "row start")
+            try expectAttribute("columns")
+            let columns = try narrow(try integerList(), "column")
+            try expectAttribute("weights")
+            let weights = try doubleList()
+            try expectAttribute("bias")
+            kind = .sparse(rowStarts: rows, columns: columns, weights: weights, bias: try doubleList())
+        case "conv":
+            let geometry = try integerList()
+            guard geometry.count == LaneConvolution.geometryFieldCount else {
+                throw failure("conv= needs \(LaneConvolution.geometryFieldCount) geometry fields, not \(geometry.count)", at: fieldToken)
+            }
+            try expectAttribute("weights")
+            let weights = try doubleList()
+            try expectAttribute("bias")
+            kind = .convolution(LaneConvolution(geometry: geometry, weights: weights, bias: try doubleList()))
+        default:
+            throw failure("unknown lane map kind '\(field)'; use gather=, rows= or conv=", at: fieldToken)
+        }
+        let map = LaneMap(inputLanes: inputs, kind: kind)
+        if let problem = map.validationError { throw failure("lane map #\(index): \(problem)", at: start) }
+        return map
     }
 
     mutating func parseConstant(expectedIndex: Int) throws -> ConstantEntry {
@@ -760,6 +807,16 @@ struct TextParser {
             let function = try string()
             try expectAttribute("level")
             instruction.immediate = .refresh(function: function, level: try integer())
+        case .laneMap, .scaledLaneMap:
+            try expectAttribute("map")
+            guard case .bindingIndex(let index) = current.kind else { throw failure("expected a lane map such as #0 but found \(current.spelling)") }
+            try advance()
+            if traits.immediate == .laneMap {
+                instruction.immediate = .laneMap(index)
+            } else {
+                try expectAttribute("scale")
+                instruction.immediate = .scaledLaneMap(index: index, scale: try scale())
+            }
         }
 
         if try accept(":") {
@@ -784,8 +841,12 @@ struct TextParser {
                         case "slots" where type.slots == nil: type.slots = try integer()
                         case "level" where type.level == nil: type.level = try integer()
                         case "scale" where type.scale == nil: type.scale = try scale()
-                        case "slots", "level", "scale": throw failure("type field '\(field)' is given twice", at: fieldToken)
-                        default: throw failure("unknown type field '\(field)'; expected slots, level or scale", at: fieldToken)
+                        case "lanes" where type.lanes == nil:
+                            let lanes = try integer()
+                            guard lanes >= 2 else { throw failure("lanes=\(lanes): write lanes= only for two or more lanes", at: fieldToken) }
+                            type.lanes = lanes
+                        case "slots", "level", "scale", "lanes": throw failure("type field '\(field)' is given twice", at: fieldToken)
+                        default: throw failure("unknown type field '\(field)'; expected slots, level, scale or lanes", at: fieldToken)
                         }
                     }
                 }

@@ -43,17 +43,25 @@ public struct ValueType: Sendable, Hashable, Codable, CustomStringConvertible {
     public var slots: Int?
     public var level: Int?
     public var scale: Double?
+    /// Number of ciphertexts (or plaintexts) the value holds, side by side as *lanes* (nil: one). A lane value is
+    /// the batch layout's whole tensor: lane r holds element r of every image; elementwise ops apply lane by lane,
+    /// `linearMap` and `gather` mix lanes (see ir-spec/cipher-ir.md "Lanes").
+    public var lanes: Int?
 
-    public init(slots: Int? = nil, level: Int? = nil, scale: Double? = nil) {
+    public init(slots: Int? = nil, level: Int? = nil, scale: Double? = nil, lanes: Int? = nil) {
         self.slots = slots
         self.level = level
         self.scale = scale
+        self.lanes = lanes == 1 ? nil : lanes
     }
 
     /// Nothing known.
     public static let unknown = ValueType()
 
-    public var isUnknown: Bool { slots == nil && level == nil && scale == nil }
+    /// The lane count (1 for an ordinary value).
+    public var laneCount: Int { lanes ?? 1 }
+
+    public var isUnknown: Bool { slots == nil && level == nil && scale == nil && lanes == nil }
     /// Slots, level and scale all known.
     public var isComplete: Bool { slots != nil && level != nil && scale != nil }
 
@@ -63,6 +71,7 @@ public struct ValueType: Sendable, Hashable, Codable, CustomStringConvertible {
         if let slots { parts.append("slots=\(slots)") }
         if let level { parts.append("level=\(level)") }
         if let scale { parts.append("scale=\(formatScale(scale))") }
+        if let lanes { parts.append("lanes=\(lanes)") }
         return parts.joined(separator: ", ")
     }
 }

@@ -76,6 +76,9 @@ struct Verifier {
         checkUniqueNames(program.inputs, role: "input")
         checkUniqueNames(program.outputs, role: "output")
         for (index, entry) in program.constants.enumerated() { checkConstant(entry, index: index) }
+        for (index, map) in program.laneMaps.enumerated() {
+            if let problem = map.validationError { error(.immediate, nil, "lane map #\(index): \(problem)") }
+        }
 
         definitionSite.reserveCapacity(program.instructions.count)
         facts.reserveCapacity(program.instructions.count)
@@ -351,6 +354,9 @@ struct Verifier {
             effective.slots = effective.slots ?? declared.slots
             effective.level = effective.level ?? declared.level
             effective.scale = effective.scale ?? declared.scale
+            if declared.laneCount != (inferred.lanes ?? 1) {
+                error(.typeMismatch, index, "\(result) is declared with \(declared.laneCount) lane(s) but the rules give \(inferred.lanes ?? 1)")
+            }
             facts[result] = ValueFact(kind: kind, type: effective, degree: resultDegree, definedAt: index)
         }
     }
@@ -359,6 +365,30 @@ struct Verifier {
         if let declared, let inferred, declared != inferred {
             error(.typeMismatch, index, "\(result) is declared with \(field) \(show(declared)) but the rules give \(show(inferred))")
         }
+    }
+
+    /// The result's lane count (nil for one lane); reports operands whose lanes disagree.
+    mutating func laneRule(_ instruction: Instruction, index: Int, operands: [ValueFact]) -> Int? {
+        let name = instruction.opcode.mnemonic
+        if let mapIndex = instruction.laneMapIndex {
+            guard (0..<program.laneMaps.count).contains(mapIndex) else { return nil }
+            let map = program.laneMaps[mapIndex]
+            let total = operands.reduce(0) { $0 + $1.type.laneCount }
+            if total != map.inputLanes {
+                error(.typeMismatch, index, "\(name) operands hold \(total) lanes but lane map #\(mapIndex) reads \(map.inputLanes)")
+            }
+            return map.outputLanes == 1 ? nil : map.outputLanes
+        }
+        guard instruction.opcode != .input, instruction.opcode != .constant else { return nil }
+        let ciphertextLanes = zip(instruction.operands, operands).filter { $0.1.kind == .ciphertext }
+        guard let first = ciphertextLanes.first else { return nil }
+        let lanes = first.1.type.laneCount
+        for (operand, fact) in zip(instruction.operands, operands) where fact.type.laneCount != lanes {
+            if fact.kind == .plaintext && fact.type.laneCount == 1 { continue }
+            error(.typeMismatch, index, "\(name) operands have different lane counts (\(first.0): \(lanes), \(operand): \(fact.type.laneCount))")
+            break
+        }
+        return lanes == 1 ? nil : lanes
     }
 
     /// Applies the op's level and scale rules; reports violations; returns the result's facts.
@@ -378,8 +408,26 @@ struct Verifier {
             result.slots = first.1
         }
 
+        // Lanes: elementwise ops keep their ciphertext operands' lane count (a one-lane plaintext applies to every lane);
+        // lane maps set their own.
+        result.lanes = laneRule(instruction, index: index, operands: operands)
+
+        // Lane maps: every operand at one level and scale.
+        if instruction.laneMapIndex != nil, let first = operands.first {
+            for (position, operand) in operands.enumerated().dropFirst() {
+                if let a = first.type.level, let b = operand.type.level, a != b {
+                    error(.levelMismatch, index, "\(name) operands are at levels \(a) and \(b) (\(instruction.operands[0]), \(instruction.operands[position])); bring them to one level")
+                    break
+                }
+                if let a = first.type.scale, let b = operand.type.scale, !scalesAgree(a, b) {
+                    error(.scaleMismatch, index, "\(name) operands have scales \(formatScale(a)) and \(formatScale(b)) (\(instruction.operands[0]), \(instruction.operands[position]))")
+                    break
+                }
+            }
+        }
+
         // A sum of ct × pt products: every ciphertext at one level, every plaintext at least there, one product scale.
-        if traits.repeatsOperands && operands.count >= 2 && operands.count % 2 == 0 {
+        if traits.repeatsOperands && traits.operandKinds.count == 2 && operands.count >= 2 && operands.count % 2 == 0 {
             let ciphertextLevels = stride(from: 0, to: operands.count, by: 2).compactMap { operands[$0].type.level }
             if let lowest = ciphertextLevels.min(), let highest = ciphertextLevels.max(), lowest != highest {
                 error(.levelMismatch, index, "\(name) ciphertext operands are at levels \(lowest)…\(highest); bring them to one level with levelDown or rescale")
@@ -425,22 +473,33 @@ struct Verifier {
                 return result
             }
             let binding = bindings[bindingIndex]
-            guard (0..<binding.ciphertextCount).contains(ciphertext) else {
-                error(.immediate, index, "\(name) refers to \"\(binding.name)\"[\(ciphertext)] but that binding has \(binding.ciphertextCount) ciphertext(s)")
+            let lanes = isInput ? (instruction.results.first.map { program.types[$0].laneCount } ?? 1) : (operands.first?.type.laneCount ?? 1)
+            guard ciphertext >= 0, ciphertext < binding.ciphertextCount, lanes <= binding.ciphertextCount - ciphertext else {
+                let span = lanes == 1 ? "[\(ciphertext)]" : "[\(ciphertext)..<\(ciphertext + lanes)]"
+                error(.immediate, index, "\(name) refers to \"\(binding.name)\"\(span) but that binding has \(binding.ciphertextCount) ciphertext(s)")
                 return result
             }
+            // Reads and writes are tracked per binding and first ciphertext; lane spans are checked for overlap below.
             let key = "\(bindingIndex):\(ciphertext)"
             if isInput {
                 if let first = inputsRead[key] {
                     error(.redefinition, index, "input \"\(binding.name)\"[\(ciphertext)] is read again (first at instruction \(first)); reuse that value")
                 }
                 inputsRead[key] = index
-                result = ValueType(slots: binding.slots, level: binding.level, scale: binding.scale)
+                for lane in 1..<max(lanes, 1) where inputsRead["\(bindingIndex):\(ciphertext + lane)"] == nil { inputsRead["\(bindingIndex):\(ciphertext + lane)"] = index }
+                result = ValueType(slots: binding.slots, level: binding.level, scale: binding.scale, lanes: lanes)
             } else {
                 if let first = outputsWritten[key] {
                     error(.output, index, "output \"\(binding.name)\"[\(ciphertext)] is written twice (first at instruction \(first))")
                 }
                 outputsWritten[key] = index
+                for lane in 1..<max(lanes, 1) {
+                    if let first = outputsWritten["\(bindingIndex):\(ciphertext + lane)"] {
+                        error(.output, index, "output \"\(binding.name)\"[\(ciphertext + lane)] is written twice (first at instruction \(first))")
+                        break
+                    }
+                    outputsWritten["\(bindingIndex):\(ciphertext + lane)"] = index
+                }
                 if let slots = operands.first?.type.slots, slots != binding.slots {
                     error(.slotMismatch, index, "output \"\(binding.name)\" has \(binding.slots) slots but \(instruction.operands[0]) has \(slots)")
                 }
@@ -476,6 +535,14 @@ struct Verifier {
                 error(.immediate, index, "refresh needs a function name such as \"relu\"")
             }
             checkLevel(target, what: "\(name) target", index)
+        case .laneMap(let mapIndex), .scaledLaneMap(let mapIndex, _):
+            guard (0..<program.laneMaps.count).contains(mapIndex) else {
+                error(.immediate, index, "\(name) uses lane map #\(mapIndex) but the program has \(program.laneMaps.count)")
+                return result
+            }
+            if let constantScale = instruction.scalarScale, !(constantScale.isFinite && constantScale >= 1) {
+                error(.immediate, index, "\(name) encodes its weights at scale \(formatDouble(constantScale)); the encoding scale must be at least 1")
+            }
         case .none:
             break
         }

@@ -55,8 +55,6 @@ public struct CompilerOptions: Sendable {
     public var scaleBits: Int = 40
     /// Bit size of q_0 (the last prime; headroom for the output's magnitude: 2^(q0Bits − scaleBits)).
     public var firstPrimeBits: Int = 60
-    /// Programs estimated to need more instructions are refused before lowering (memory: ~0.5 KB per instruction).
-    public var maximumInstructions: Int = 8_000_000
     /// DRAM budget in bytes for the memory planner (nil: no budget; the plan still records frees and the peak).
     public var dramBudget: Int? = nil
 

@@ -42,6 +42,9 @@ public protocol Backend: AnyObject {
     /// Client-aided refresh: the key holder decrypts, applies `function` slot-wise, re-encrypts at
     /// `level` with the default scale. `instruction` is for error messages.
     func refresh(_ a: Cipher, function: RefreshFunction, level: Int, instruction: Int) throws -> Cipher
+    /// `linearMap`: result lane j = Σ_i w_ji · input(i) + bias_j with the weights encoded at `scale`, handed to `output`
+    /// in lane order. The default multiplies and adds term by term.
+    func linearMap(_ map: LaneMap, scale: Double, input: (Int) throws -> Cipher, output: (Cipher) throws -> Void) throws
 
     /// Bytes `store(_:into:)` writes for `a`.
     func storedByteCount(of a: Cipher) -> Int
@@ -61,6 +64,23 @@ extension Backend {
         var sum = try multiplyPlain(first.0, first.1)
         for (cipher, plain) in pairs.dropFirst() { sum = try add(sum, try multiplyPlain(cipher, plain)) }
         return sum
+    }
+}
+
+extension Backend {
+    public func linearMap(_ map: LaneMap, scale: Double, input: (Int) throws -> Cipher, output: (Cipher) throws -> Void) throws {
+        for lane in 0..<map.outputLanes {
+            var sum: Cipher? = nil
+            try map.forEachTerm(ofLane: lane) { operandLane, weight in
+                let product = try multiplyConstant(try input(operandLane), weight, scale: scale)
+                sum = try sum.map { try add($0, product) } ?? product
+            }
+            // A lane without terms is the bias alone: any operand times zero gives the level and scale.
+            var value = try sum ?? multiplyConstant(try input(0), 0, scale: scale)
+            let bias = map.bias(lane)
+            if bias != 0 { value = try addConstant(value, bias) }
+            try output(value)
+        }
     }
 }
 

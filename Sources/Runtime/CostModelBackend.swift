@@ -152,6 +152,9 @@ public final class CostModelBackend: Backend {
             return (shared + Double(steps) * ms("rotate_hoisted")) * keySwitchFactor(level: level)
         case .bootstrap: return ms("bootstrap") * degree * logN / (referenceDegree * referenceLogN)
         case .refresh: return ms("refresh") * degree * logN / (referenceDegree * referenceLogN)
+        // Per term (see `linearMap(_:scale:input:output:)`); gather only copies.
+        case .linearMap: return linear("mul_plain", level: level) + linear("add", level: level)
+        case .gather: return 0
         }
     }
 
@@ -160,6 +163,22 @@ public final class CostModelBackend: Backend {
         milliseconds += value
         millisecondsByOp[opcode, default: 0] += value
         countByOp[opcode, default: 0] += 1
+    }
+
+    /// A `linearMap` costs a scalar multiply per term and an add per term beyond each lane's first, counted from the
+    /// map's structure (ResNet-50's batch-layout convolutions expand to billions of terms).
+    public func linearMap(_ map: LaneMap, scale: Double, input: (Int) throws -> CostValue, output: (CostValue) throws -> Void) throws {
+        let operand = try input(0)
+        let terms = Double(map.termCount)
+        let lanes = Double(map.outputLanes)
+        let biases = Double((0..<map.outputLanes).reduce(0) { $0 + (map.bias($1) != 0 ? 1 : 0) })
+        let value = terms * cost(.mulConst, level: operand.level) + max(terms - lanes, 0) * cost(.add, level: operand.level)
+            + biases * cost(.addConst, level: operand.level)
+        milliseconds += value
+        millisecondsByOp[.linearMap, default: 0] += value
+        countByOp[.linearMap, default: 0] += 1
+        let result = CostValue(level: operand.level, degree: 1, scale: operand.scale * scale)
+        for _ in 0..<map.outputLanes { try output(result) }
     }
 
     /// A fresh input at `level`/`scale`.

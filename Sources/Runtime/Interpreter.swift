@@ -76,6 +76,9 @@ public final class Interpreter<B: Backend> {
         schedule = try MemorySchedule.decode(program.memoryPlan, for: program)
     }
 
+    /// Bytes before the first lane of a stored lane value (lane byte count, lane stride, padding to 64).
+    static var laneHeaderBytes: Int { 64 }
+
     /// For each value id, the index of the last instruction that reads it (−1 if none).
     public static func lastUses(_ program: Program) -> [Int] { program.lastUses() }
 
@@ -114,6 +117,144 @@ public final class Interpreter<B: Backend> {
         var outputKeys: [Int] = []
         var tableSlot: SlotID? = nil
         var first = 0
+        // Lane values (the batch layout's tensors): one store entry per value holding every lane, after a header of the
+        // lane byte count and the lane stride (64-byte aligned, as the backends' codecs need).
+        let hasLanes = program.types.sortedEntries.contains { $0.type.laneCount > 1 } || !program.laneMaps.isEmpty
+        func lanes(_ id: ValueID) -> Int { hasLanes ? program.types[id].laneCount : 1 }
+        func lane(_ id: ValueID, _ lane: Int, _ index: Int) throws -> B.Cipher {
+            if lanes(id) == 1 { return try cipher(id, index) }
+            guard store.contains(Int(id.raw)) else { throw RuntimeError.missingValue(instruction: index, value: id.raw) }
+            let raw = try store.get(Int(id.raw))
+            let laneBytes = Int(raw.load(as: UInt64.self)), stride = Int(raw.load(fromByteOffset: 8, as: UInt64.self))
+            let start = Interpreter.laneHeaderBytes + lane * stride
+            guard lane < lanes(id), laneBytes <= stride, start + laneBytes <= raw.count else {
+                throw RuntimeError.instructionFailed(instruction: index, opcode: program.instructions[index].opcode.mnemonic,
+                                                     reason: "lane \(lane) of \(id) lies outside its stored \(raw.count) bytes")
+            }
+            return try backend.load(UnsafeRawBufferPointer(rebasing: raw[start..<(start + laneBytes)]))
+        }
+        /// Stores the lanes of `id` as `produce` hands them over, in lane order.
+        func putLanes(_ id: ValueID, _ index: Int, _ produce: (_ append: (B.Cipher) throws -> Void) throws -> Void) throws {
+            let count = lanes(id)
+            var written = 0
+            var laneBytes = 0, stride = 0, modeled = 0
+            try produce { value in
+                if count == 1 {
+                    guard written == 0 else { throw RuntimeError.instructionFailed(instruction: index, opcode: "lanes", reason: "more than one lane for \(id)") }
+                    try put(id, value)
+                    written = 1
+                    return
+                }
+                let key = Int(id.raw)
+                if written == 0 {
+                    laneBytes = backend.storedByteCount(of: value)
+                    stride = (laneBytes + 63) / 64 * 64
+                    modeled = backend.memoryBytes(of: value) * count
+                    let buffer = try store.reserve(key, byteCount: Interpreter.laneHeaderBytes + count * stride)
+                    buffer.storeBytes(of: UInt64(laneBytes), toByteOffset: 0, as: UInt64.self)
+                    buffer.storeBytes(of: UInt64(stride), toByteOffset: 8, as: UInt64.self)
+                } else {
+                    guard written < count, backend.storedByteCount(of: value) == laneBytes else {
+                        throw RuntimeError.instructionFailed(instruction: index, opcode: program.instructions[index].opcode.mnemonic,
+                                                             reason: "lane \(written) of \(id) does not match lane 0's size or the lane count \(count)")
+                    }
+                }
+                // Looked up for every lane: reading operands may have moved the entry between tiers.
+                let current = UnsafeMutableRawBufferPointer(mutating: try store.get(key))
+                let start = Interpreter.laneHeaderBytes + written * stride
+                backend.store(value, into: UnsafeMutableRawBufferPointer(rebasing: current[start..<(start + laneBytes)]))
+                written += 1
+            }
+            guard written == count else {
+                throw RuntimeError.instructionFailed(instruction: index, opcode: program.instructions[index].opcode.mnemonic,
+                                                     reason: "\(written) of the \(count) lanes of \(id) were computed")
+            }
+            if count > 1 {
+                liveBytes[id.raw] = modeled
+                live += modeled
+            }
+        }
+        /// Runs an instruction with lane operands or results lane by lane.
+        func runLanes(_ instruction: Instruction, _ index: Int) throws {
+            let ops = instruction.operands
+            let width = instruction.results.first.map(lanes) ?? lanes(ops[0])
+            switch instruction.opcode {
+            case .input:
+                let (binding, ciphertext) = instruction.binding!
+                try putLanes(instruction.result, index) { append in
+                    for j in 0..<width { try append(try input(binding, ciphertext + j)) }
+                }
+            case .output:
+                let (binding, ciphertext) = instruction.binding!
+                for j in 0..<width {
+                    let value = try lane(ops[0], j, index)
+                    outputs[binding][ciphertext + j] = value
+                    if durable {
+                        let key = Checkpoint.outputKey(binding: binding, ciphertext: ciphertext + j)
+                        backend.store(value, into: try store.reserve(key, byteCount: backend.storedByteCount(of: value)))
+                        outputKeys.append(key)
+                    }
+                }
+            case .linearMap, .gather:
+                let map = program.laneMaps[instruction.laneMapIndex!]
+                var sources: [(ValueID, Int)] = []
+                sources.reserveCapacity(map.inputLanes)
+                for op in ops { for j in 0..<lanes(op) { sources.append((op, j)) } }
+                guard sources.count == map.inputLanes else {
+                    throw RuntimeError.instructionFailed(instruction: index, opcode: instruction.opcode.mnemonic,
+                                                         reason: "operands hold \(sources.count) lanes; the map reads \(map.inputLanes)")
+                }
+                // Each operand lane is read by many terms: decode every one once.
+                let operands = try sources.map { try lane($0.0, $0.1, index) }
+                try putLanes(instruction.result, index) { append in
+                    if case .gather(let indices) = map.kind {
+                        for source in indices { try append(operands[Int(source)]) }
+                    } else {
+                        try backend.linearMap(map, scale: instruction.scalarScale!, input: { operands[$0] }, output: append)
+                    }
+                }
+            case .rotateHoisted:
+                for (result, step) in zip(instruction.results, instruction.rotationSteps) {
+                    try putLanes(result, index) { append in
+                        for j in 0..<width { try append(try backend.rotate(try lane(ops[0], j, index), by: step)) }
+                    }
+                }
+            default:
+                try putLanes(instruction.result, index) { append in
+                    for j in 0..<width {
+                        let a = try lane(ops[0], j, index)
+                        let value: B.Cipher
+                        switch instruction.opcode {
+                        case .add: value = try backend.add(a, try lane(ops[1], j, index))
+                        case .sub: value = try backend.subtract(a, try lane(ops[1], j, index))
+                        case .negate: value = try backend.negate(a)
+                        case .addPlain: value = try backend.addPlain(a, try plain(ops[1], index))
+                        case .addConst: value = try backend.addConstant(a, instruction.scalar!)
+                        case .mulPlain: value = try backend.multiplyPlain(a, try plain(ops[1], index))
+                        case .mulPlainSum:
+                            var pairs: [(B.Cipher, B.Plain)] = []
+                            for pair in stride(from: 0, to: ops.count, by: 2) { pairs.append((try lane(ops[pair], j, index), try plain(ops[pair + 1], index))) }
+                            value = try backend.multiplyPlainSum(pairs)
+                        case .mulConst: value = try backend.multiplyConstant(a, instruction.scalar!, scale: instruction.scalarScale!)
+                        case .mul: value = try backend.multiply(a, try lane(ops[1], j, index))
+                        case .relinearize: value = try backend.relinearize(a)
+                        case .rescale: value = try backend.rescale(a)
+                        case .levelDown: value = try backend.levelDown(a, to: instruction.targetLevel!)
+                        case .rotate: value = try backend.rotate(a, by: instruction.rotationSteps[0])
+                        case .conjugate: value = try backend.conjugate(a)
+                        case .bootstrap: value = try backend.bootstrap(a, to: instruction.targetLevel!)
+                        case .refresh:
+                            value = try backend.refresh(a, function: try RefreshFunction(name: instruction.functionName!),
+                                                        level: instruction.targetLevel!, instruction: index)
+                        case .input, .output, .constant, .rotateHoisted, .linearMap, .gather:
+                            throw RuntimeError.instructionFailed(instruction: index, opcode: instruction.opcode.mnemonic, reason: "not a lane-wise op")
+                        }
+                        try append(value)
+                    }
+                }
+            }
+        }
+
         if let resume {
             guard resume.nextInstruction <= count else {
                 throw RuntimeError.invalidArgument("the checkpoint resumes at instruction \(resume.nextInstruction) but the plan has \(count)")
@@ -128,7 +269,19 @@ public final class Interpreter<B: Backend> {
                     outputs[binding][ciphertext] = try backend.load(try store.view(entry.key))
                     outputKeys.append(entry.key)
                 } else {
-                    let modeled = backend.memoryBytes(of: try backend.load(try store.view(entry.key)))
+                    let raw = try store.view(entry.key)
+                    let laneCount = program.types[ValueID(entry.key)].laneCount
+                    var modeled: Int
+                    if laneCount > 1 {
+                        let laneBytes = raw.count >= 16 ? Int(raw.load(as: UInt64.self)) : -1
+                        guard laneBytes >= 0, Interpreter.laneHeaderBytes + laneBytes <= raw.count else {
+                            throw RuntimeError.invalidArgument("the checkpoint's value %\(entry.key) is not a stored lane value")
+                        }
+                        let first = UnsafeRawBufferPointer(rebasing: raw[Interpreter.laneHeaderBytes..<(Interpreter.laneHeaderBytes + laneBytes)])
+                        modeled = backend.memoryBytes(of: try backend.load(first)) * laneCount
+                    } else {
+                        modeled = backend.memoryBytes(of: try backend.load(raw))
+                    }
                     liveBytes[UInt32(entry.key)] = modeled
                     live += modeled
                 }
@@ -170,6 +323,9 @@ public final class Interpreter<B: Backend> {
                 }
             }
             do {
+                if hasLanes, instruction.laneMapIndex != nil || instruction.results.contains(where: { lanes($0) > 1 }) || ops.contains(where: { lanes($0) > 1 }) {
+                    try runLanes(instruction, index)
+                } else {
                 switch instruction.opcode {
                 case .input:
                     let (binding, ciphertext) = instruction.binding!
@@ -227,6 +383,9 @@ public final class Interpreter<B: Backend> {
                     let function = try RefreshFunction(name: instruction.functionName!)
                     try put(instruction.result, try backend.refresh(
                         try cipher(ops[0], index), function: function, level: instruction.targetLevel!, instruction: index))
+                case .linearMap, .gather:
+                    try runLanes(instruction, index)
+                }
                 }
             } catch let error as RuntimeError {
                 throw error

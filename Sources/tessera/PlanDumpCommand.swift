@@ -54,6 +54,7 @@ func planDot(_ program: Program) -> String {
         case .rotationSteps(let steps): label += " \(steps)"
         case .targetLevel(let level): label += " → \(level)"
         case .refresh(let function, let level): label += " \(function) → \(level)"
+        case .laneMap(let k), .scaledLaneMap(let k, _): label += " #\(k)"
         case .none: break
         }
         let shape = instruction.opcode.traits.costClass == .keySwitch || instruction.opcode.traits.costClass == .hoistedKeySwitch

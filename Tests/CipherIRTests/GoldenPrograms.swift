@@ -139,6 +139,9 @@ enum Golden {
 
 /// A plaintext evaluator of CipherIR semantics (no encryption, no noise), written independently of
 /// the library, to show the golden programs compute what they claim.
+/// The golden programs have no lane values; the compiler's `PlainInterpreter` evaluates lane ops.
+struct LaneOpsNotEvaluated: Error {}
+
 enum PlainEvaluator {
     static func run(_ text: String, inputs: [String: [Double]]) throws -> [String: [Double]] {
         let program = try Program(parsing: text)
@@ -177,6 +180,8 @@ enum PlainEvaluator {
             case .relinearize, .rescale, .levelDown, .bootstrap: result = operand(0)
             case .conjugate: result = operand(0)
             case .refresh: result = operand(0).map { instruction.functionName == "relu" ? max(0, $0) : $0 }
+            case .linearMap, .gather:
+                throw LaneOpsNotEvaluated()
             case .rotate, .rotateHoisted:
                 let source = operand(0)
                 let n = source.count

@@ -91,12 +91,12 @@ func decodeError(_ bytes: [UInt8], verify: Bool = true) -> PlanFileError? {
     @Test func layoutMatchesTheSpec() throws {
         let bytes = PlanFile.encode(try Program(parsing: Golden.dotProduct))
         #expect(Array(bytes[0..<8]) == [0x54, 0x53, 0x50, 0x4C, 0x41, 0x4E, 0x00, 0x01])
-        #expect(Array(bytes[8..<12]) == [2, 0, 0, 0])  // version 2
+        #expect(Array(bytes[8..<12]) == [3, 0, 0, 0])  // version 3
         #expect(Array(bytes[12..<16]) == [0, 0, 0, 0])  // flags
-        #expect(Array(bytes[16..<20]) == [7, 0, 0, 0])  // sections
+        #expect(Array(bytes[16..<20]) == [8, 0, 0, 0])  // sections
         #expect(CRC32.checksum(Array(bytes[0..<20])).littleEndianBytes == Array(bytes[20..<24]))
         let spans = sectionSpans(bytes)
-        #expect(spans.map(\.tag) == ["PARM", "KEYS", "BIND", "CPOL", "INST", "VTYP", "MEMP"])
+        #expect(spans.map(\.tag) == ["PARM", "KEYS", "BIND", "CPOL", "LMAP", "INST", "VTYP", "MEMP"])
         #expect(spans.last?.paddedEnd == bytes.count)
         for span in spans {
             #expect(span.payloadStart % 8 == 0)
@@ -112,7 +112,9 @@ func decodeError(_ bytes: [UInt8], verify: Bool = true) -> PlanFileError? {
         #expect(Array(bytes[pool.payloadStart + 32..<pool.payloadStart + 40]) == [8, 0, 0, 0, 0, 0, 0, 0])
         #expect(f64(pool.payloadStart + 40) == 0.5)
         #expect(f64(pool.payloadStart + 48) == -1.0)
-        #expect(spans[6].payloadStart == spans[6].payloadEnd)  // empty memory plan
+        // No lane maps: a count of 0 and padding.
+        #expect(Array(bytes[spans[4].payloadStart..<spans[4].payloadEnd]) == [0, 0, 0, 0, 0, 0, 0, 0])
+        #expect(spans[7].payloadStart == spans[7].payloadEnd)  // empty memory plan
     }
 
     @Test func everyFlippedByteIsRejected() throws {
@@ -154,12 +156,12 @@ func decodeError(_ bytes: [UInt8], verify: Bool = true) -> PlanFileError? {
         #expect(text?.description.contains("not a Tessera plan") == true)
 
         var newer = bytes
-        newer[8] = 3
+        newer[8] = 4
         let crc = CRC32.checksum(Array(newer[0..<20])).littleEndianBytes
         newer.replaceSubrange(20..<24, with: crc)
         let version = decodeError(newer)
-        #expect(version == .unsupportedVersion(found: 3, supported: 2))
-        #expect(version?.description.contains("version 3 is not supported; this build reads version 2") == true)
+        #expect(version == .unsupportedVersion(found: 4, supported: 3))
+        #expect(version?.description.contains("version 4 is not supported; this build reads version 3") == true)
 
         var flagged = bytes
         flagged[12] = 1

@@ -89,6 +89,21 @@ import Testing
         let conj = program.emitOne(.conjugate, [hoisted[1]])
         let boot = program.emitOne(.bootstrap, [conj], .targetLevel(3))
         let refreshed = program.emitOne(.refresh, [boot], .refresh(function: "relu", level: 4))
+        // Lane values and the three kinds of lane map.
+        program.inputs.append(TensorBinding(name: "lanes", shape: [4, 16], ciphertextCount: 4, slots: 16))
+        program.laneMaps = [
+            LaneMap(inputLanes: 4, kind: .gather(indices: [3, 0])),
+            LaneMap(inputLanes: 2, kind: .sparse(rowStarts: [0, 1, 3], columns: [1, 0, 1], weights: [0.5, -2, 1e-3], bias: [0.25, 0])),
+            LaneMap(inputLanes: 4, kind: .convolution(LaneConvolution(
+                channels: 1, height: 2, width: 2, outputChannels: 2, outputHeight: 1, outputWidth: 1, groups: 1, kernelHeight: 2,
+                kernelWidth: 2, strideY: 1, strideX: 1, padTop: 0, padLeft: 0, dilationY: 1, dilationX: 1,
+                weights: [1, 2, 3, 4, -1, -2, -3, -4], bias: [0.5, 0]))),
+        ]
+        let lanes = program.emitOne(.input, [], .binding(index: 1, ciphertext: 0), type: ValueType(slots: 16, lanes: 4))
+        let gathered = program.emitOne(.gather, [lanes], .laneMap(0))
+        let mixed = program.emitOne(.linearMap, [gathered], .scaledLaneMap(index: 1, scale: 0x1p40))
+        let convolved = program.emitOne(.linearMap, [lanes], .scaledLaneMap(index: 2, scale: 0x1p40))
+        #expect(program.lanes(of: gathered) == 2 && program.lanes(of: mixed) == 2 && program.lanes(of: convolved) == 2)
         _ = (mp, mc, refreshed, sum)
         program.emit(.output, [refreshed], .binding(index: 0, ciphertext: 0))
         #expect(Set(program.instructions.map(\.opcode)) == Set(Opcode.allCases))

@@ -38,58 +38,51 @@ struct BatchLowering {
         return nil
     }
 
-    func packed(shape: [Int], values: [ValueID], garbage: Bool = false) -> PackedTensor {
-        PackedTensor(shape: shape, values: values,
+    /// The tensor held by lane value `value` (lane r = per-image element r).
+    func packed(shape: [Int], value: ValueID, garbage: Bool = false) -> PackedTensor {
+        PackedTensor(shape: shape, values: [value],
                      layout: .explicit(Self.positions(shape: shape, batch: batch, slots: context.slots).map { Int32($0) }),
-                     slots: context.slots, garbageSlots: garbage)
+                     slots: context.slots, garbageSlots: garbage, lanes: context.lanes(of: value))
     }
 
-    /// Reads a graph input.
+    /// Reads a graph input: one lane value of a lane per element of an image.
     func input(name: String, shape: [Int]) -> PackedTensor {
         let perImage = shape.dropFirst().reduce(1, *)
-        let tensor = context.input(name: name, shape: shape, positions: Self.positions(shape: shape, batch: batch, slots: context.slots),
-                                   ciphertextCount: perImage)
-        return tensor
+        return context.input(name: name, shape: shape, positions: Self.positions(shape: shape, batch: batch, slots: context.slots),
+                             ciphertextCount: perImage, asLanes: true)
     }
 
-    // MARK: elements that are constants
+    /// Rows of a sparse lane map under construction.
+    struct SparseRows {
+        var rowStarts: [Int32] = [0]
+        var columns: [Int32] = []
+        var weights: [Double] = []
+        var bias: [Double] = []
 
-    /// A per-image element that is either a ciphertext or the same known value in every image.
-    enum Element {
-        case cipher(ValueID)
-        case constant(Double)
-    }
+        mutating func add(_ column: Int, _ weight: Double) {
+            guard weight != 0 else { return }
+            columns.append(Int32(column))
+            weights.append(weight)
+        }
 
-    /// Sum of weighted ciphertexts plus a constant: Σ w·x + c; zero weights skipped. Nil terms: a constant element.
-    func multiplyAccumulate(_ terms: [(ValueID, Double)], constant: Double) -> Element {
-        let products = terms.filter { $0.1 != 0 }.map { context.mulConst($0.0, $0.1) }
-        guard var total = context.sum(products) else { return .constant(constant) }
-        if constant != 0 { total = context.addConst(total, constant) }
-        return .cipher(total)
-    }
+        mutating func endRow(bias b: Double) {
+            rowStarts.append(Int32(columns.count))
+            bias.append(b)
+        }
 
-    /// Turns constant elements into ciphertexts (x·0 + c from a ciphertext of the same tensor, or any input).
-    func materialize(_ elements: [Element], node: Node, anchor: ValueID?) throws -> [ValueID] {
-        var zero: ValueID? = nil
-        return try elements.map { element in
-            switch element {
-            case .cipher(let value): return value
-            case .constant(let c):
-                if zero == nil {
-                    guard let anchor else {
-                        throw CompilerError.unsupportedOperation(node: node.name, operation: node.operation.mnemonic, layout: "batch",
-                                                                 hint: "its output does not depend on the encrypted input")
-                    }
-                    zero = context.mulConst(anchor, 0)
-                }
-                return c == 0 ? zero! : context.addConst(zero!, c)
-            }
+        func map(inputLanes: Int) -> LaneMap {
+            LaneMap(inputLanes: inputLanes, kind: .sparse(rowStarts: rowStarts, columns: columns, weights: weights,
+                                                          bias: bias.allSatisfy { $0 == 0 } ? [] : bias))
         }
     }
 
-    func finish(_ node: Node, shape: [Int], _ elements: [Element], garbage: Bool = false) throws -> PackedTensor {
-        let anchor = elements.lazy.compactMap { if case .cipher(let v) = $0 { return v } else { return nil } }.first
-        return packed(shape: shape, values: try materialize(elements, node: node, anchor: anchor), garbage: garbage)
+    /// The one lane value of a batch tensor.
+    func value(of tensor: PackedTensor, node: Node) throws -> ValueID {
+        guard tensor.values.count == 1 else {
+            throw CompilerError.unsupportedOperation(node: node.name, operation: node.operation.mnemonic, layout: "batch",
+                                                     hint: "its operand is not a batch-layout tensor")
+        }
+        return tensor.values[0]
     }
 
     // MARK: ops
@@ -132,47 +125,27 @@ struct BatchLowering {
         let unsupported = { (hint: String) in
             CompilerError.unsupportedOperation(node: node.name, operation: node.operation.mnemonic, layout: "batch", hint: hint)
         }
+        let perImage = outputShape[(Self.batchAxisCount(of: outputShape, batch: batch) ?? 1)...].reduce(1, *)
 
         switch node.operation {
         case .identity, .dropout, .flatten, .reshape:
             let x = try packedOperand(0)
-            return packed(shape: outputShape, values: x.values, garbage: x.garbageSlots)
+            return packed(shape: outputShape, value: try value(of: x, node: node), garbage: x.garbageSlots)
 
         case .conv(let a):
             let x = try packedOperand(0)
             guard let w = try plainOperand(1, "weight"), case .plain(let weightTensor) = operands[1] else { throw unsupported("needs a weight") }
-            let bias = try plainOperand(2, "bias")
-            guard x.shape.count == 4, weightTensor.shape.count == 4 else { throw unsupported("needs NCHW input and a 4-D weight") }
-            let (c, h, wd) = (x.shape[1], x.shape[2], x.shape[3])
-            let (m, cg, kh, kw) = (weightTensor.shape[0], weightTensor.shape[1], weightTensor.shape[2], weightTensor.shape[3])
-            let (oh, ow) = (outputShape[2], outputShape[3])
-            let outPerGroup = m / max(a.group, 1)
-            var elements: [Element] = []
-            elements.reserveCapacity(m * oh * ow)
-            for mo in 0..<m {
-                let group = mo / max(outPerGroup, 1)
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        var terms: [(ValueID, Double)] = []
-                        for ci in 0..<cg {
-                            let channel = group * cg + ci
-                            guard channel < c else { continue }
-                            for ky in 0..<kh {
-                                let iy = oy * a.strides[0] - a.pads[0] + ky * a.dilations[0]
-                                guard iy >= 0 && iy < h else { continue }
-                                for kx in 0..<kw {
-                                    let ix = ox * a.strides[1] - a.pads[1] + kx * a.dilations[1]
-                                    guard ix >= 0 && ix < wd else { continue }
-                                    let weight = w[((mo * cg + ci) * kh + ky) * kw + kx]
-                                    terms.append((x.values[(channel * h + iy) * wd + ix], weight))
-                                }
-                            }
-                        }
-                        elements.append(multiplyAccumulate(terms, constant: bias?[mo] ?? 0))
-                    }
-                }
-            }
-            return try finish(node, shape: outputShape, elements, garbage: true)
+            let bias = try plainOperand(2, "bias") ?? []
+            guard x.shape.count == 4, weightTensor.shape.count == 4, a.strides.count == 2, a.pads.count >= 2, a.dilations.count == 2
+            else { throw unsupported("needs NCHW input, a 4-D weight and 2-D strides, pads and dilations") }
+            let convolution = LaneConvolution(
+                channels: x.shape[1], height: x.shape[2], width: x.shape[3], outputChannels: weightTensor.shape[0],
+                outputHeight: outputShape[2], outputWidth: outputShape[3], groups: max(a.group, 1),
+                kernelHeight: weightTensor.shape[2], kernelWidth: weightTensor.shape[3], strideY: a.strides[0], strideX: a.strides[1],
+                padTop: a.pads[0], padLeft: a.pads[1], dilationY: a.dilations[0], dilationX: a.dilations[1], weights: w, bias: bias)
+            let map = LaneMap(inputLanes: x.ciphertextCount, kind: .convolution(convolution))
+            if let problem = map.validationError { throw unsupported(problem) }
+            return packed(shape: outputShape, value: context.linearMap([try value(of: x, node: node)], map), garbage: true)
 
         case .linear:
             let x = try packedOperand(0)
@@ -183,16 +156,15 @@ struct BatchLowering {
             guard let batchAxes = Self.batchAxisCount(of: x.shape, batch: batch), batchAxes < x.shape.count else {
                 throw CompilerError.batchDimension(node: node.name, detail: "linear sums over the last axis of \(x.shape), which holds the batch of \(batch) images")
             }
-            let rows = x.values.count / max(depth, 1)
-            var elements: [Element] = []
-            elements.reserveCapacity(rows * outputs)
+            let rows = x.ciphertextCount / max(depth, 1)
+            var sparse = SparseRows()
             for row in 0..<rows {
                 for o in 0..<outputs {
-                    let terms = (0..<depth).map { (x.values[row * depth + $0], w[o * depth + $0]) }
-                    elements.append(multiplyAccumulate(terms, constant: bias?[o] ?? 0))
+                    for k in 0..<depth { sparse.add(row * depth + k, w[o * depth + k]) }
+                    sparse.endRow(bias: bias?[o] ?? 0)
                 }
             }
-            return try finish(node, shape: outputShape, elements, garbage: true)
+            return packed(shape: outputShape, value: context.linearMap([try value(of: x, node: node)], sparse.map(inputLanes: x.ciphertextCount)), garbage: true)
 
         case .affine, .batchNormalization:
             let x = try packedOperand(0)
@@ -212,104 +184,96 @@ struct BatchLowering {
             let channels = x.shape[1]
             let inner = x.shape.dropFirst(2).reduce(1, *)
             guard multiplier.count == channels, shift.count == channels else { throw unsupported("scale and shift need \(channels) values") }
-            var values: [ValueID] = []
-            values.reserveCapacity(x.values.count)
+            var v = try value(of: x, node: node)
+            if multiplier.allSatisfy({ $0 == 1 }) && Set(shift).count == 1 {
+                // One shift for every element: no level spent.
+                if shift[0] != 0 { v = context.addConst(v, shift[0]) }
+                return packed(shape: outputShape, value: v, garbage: true)
+            }
+            if Set(multiplier).count == 1 && Set(shift).count == 1 {
+                v = context.mulConst(v, multiplier[0])
+                if shift[0] != 0 { v = context.addConst(v, shift[0]) }
+                return packed(shape: outputShape, value: v, garbage: true)
+            }
+            var sparse = SparseRows()
             for ch in 0..<channels {
                 for i in 0..<inner {
-                    var v = x.values[ch * inner + i]
-                    if multiplier[ch] != 1 { v = context.mulConst(v, multiplier[ch]) }
-                    if shift[ch] != 0 { v = context.addConst(v, shift[ch]) }
-                    values.append(v)
+                    sparse.add(ch * inner + i, multiplier[ch])
+                    sparse.endRow(bias: shift[ch])
                 }
             }
-            return packed(shape: outputShape, values: values, garbage: true)
+            return packed(shape: outputShape, value: context.linearMap([v], sparse.map(inputLanes: x.ciphertextCount)), garbage: true)
 
         case .averagePool(let a):
             let x = try packedOperand(0)
             guard x.shape.count == 4 else { throw unsupported("needs NCHW input") }
             let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
             let (oh, ow) = (outputShape[2], outputShape[3])
-            var elements: [Element] = []
+            var sparse = SparseRows()
             for ch in 0..<c {
                 for oy in 0..<oh {
                     for ox in 0..<ow {
-                        var inside: [ValueID] = []
-                        var rowsPadded = 0, columnsPadded = 0
-                        for ky in 0..<a.kernel[0] {
-                            let iy = oy * a.strides[0] - a.pads[0] + ky * a.dilations[0]
-                            if iy >= -a.pads[0] && iy < h + a.pads[2] { rowsPadded += 1 }
-                        }
-                        for kx in 0..<a.kernel[1] {
-                            let ix = ox * a.strides[1] - a.pads[1] + kx * a.dilations[1]
-                            if ix >= -a.pads[1] && ix < w + a.pads[3] { columnsPadded += 1 }
-                        }
-                        for ky in 0..<a.kernel[0] {
-                            let iy = oy * a.strides[0] - a.pads[0] + ky * a.dilations[0]
-                            guard iy >= 0 && iy < h else { continue }
-                            for kx in 0..<a.kernel[1] {
-                                let ix = ox * a.strides[1] - a.pads[1] + kx * a.dilations[1]
-                                guard ix >= 0 && ix < w else { continue }
-                                inside.append(x.values[(ch * h + iy) * w + ix])
-                            }
-                        }
-                        let divisor = a.countIncludePad ? rowsPadded * columnsPadded : inside.count
+                        let window = poolingWindow(a, oy: oy, ox: ox, height: h, width: w)
+                        let divisor = a.countIncludePad ? window.paddedCount : window.inside.count
                         let weight = divisor > 0 ? 1 / Double(divisor) : 0
-                        elements.append(multiplyAccumulate(inside.map { ($0, weight) }, constant: 0))
+                        for (iy, ix) in window.inside { sparse.add((ch * h + iy) * w + ix, weight) }
+                        sparse.endRow(bias: 0)
                     }
                 }
             }
-            return try finish(node, shape: outputShape, elements)
+            return packed(shape: outputShape, value: context.linearMap([try value(of: x, node: node)], sparse.map(inputLanes: x.ciphertextCount)))
 
         case .globalAveragePool:
             let x = try packedOperand(0)
             guard x.shape.count >= 3 else { throw unsupported("needs [N, C, spatial…]") }
             let c = x.shape[1]
             let plane = x.shape.dropFirst(2).reduce(1, *)
-            let elements = (0..<c).map { ch in
-                multiplyAccumulate((0..<plane).map { (x.values[ch * plane + $0], 1 / Double(plane)) }, constant: 0)
+            var sparse = SparseRows()
+            for ch in 0..<c {
+                for i in 0..<plane { sparse.add(ch * plane + i, 1 / Double(plane)) }
+                sparse.endRow(bias: 0)
             }
-            return try finish(node, shape: outputShape, elements)
+            return packed(shape: outputShape, value: context.linearMap([try value(of: x, node: node)], sparse.map(inputLanes: x.ciphertextCount)))
 
         case .maxPool(let a):
             let x = try packedOperand(0)
             guard x.shape.count == 4 else { throw unsupported("needs NCHW input") }
             let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
             let (oh, ow) = (outputShape[2], outputShape[3])
-            var values: [ValueID] = []
+            // One gather per kernel tap; a tap in the padding repeats the window's first element (max(a, a) = a).
+            let taps = a.kernel[0] * a.kernel[1]
+            var indices = [[Int32]](repeating: [], count: taps)
             for ch in 0..<c {
                 for oy in 0..<oh {
                     for ox in 0..<ow {
-                        var window: [ValueID] = []
-                        for ky in 0..<a.kernel[0] {
-                            let iy = oy * a.strides[0] - a.pads[0] + ky * a.dilations[0]
-                            guard iy >= 0 && iy < h else { continue }
-                            for kx in 0..<a.kernel[1] {
-                                let ix = ox * a.strides[1] - a.pads[1] + kx * a.dilations[1]
-                                guard ix >= 0 && ix < w else { continue }
-                                window.append(x.values[(ch * h + iy) * w + ix])
-                            }
+                        let window = poolingWindow(a, oy: oy, ox: ox, height: h, width: w)
+                        guard let first = window.inside.first else { throw unsupported("a pooling window lies entirely in the padding") }
+                        for tap in 0..<taps {
+                            let (iy, ix) = window.byTap[tap] ?? first
+                            indices[tap].append(Int32((ch * h + iy) * w + ix))
                         }
-                        guard !window.isEmpty else { throw unsupported("a pooling window lies entirely in the padding") }
-                        values.append(try activations.maximum(of: window, node: node))
                     }
                 }
             }
-            return packed(shape: outputShape, values: values, garbage: true)
+            let v = try value(of: x, node: node)
+            var distinct: [[Int32]] = []
+            for tap in indices where !distinct.contains(tap) { distinct.append(tap) }
+            let gathered = distinct.map { context.gather([v], $0) }
+            return packed(shape: outputShape, value: try activations.maximum(of: gathered, node: node), garbage: true)
 
         case .add, .sub, .mul:
             return try lowerBinary(node, operands: operands, outputShape: outputShape)
 
-        case .pad(let pads, let value):
+        case .pad(let pads, let padValue):
             let x = try packedOperand(0)
             let rank = x.shape.count
             guard pads.count == 2 * rank, pads[0] == 0, pads[rank] == 0 else { throw unsupported("padding the batch dimension mixes images") }
             guard pads.allSatisfy({ $0 >= 0 }) else { throw unsupported("negative pads (cropping) are not supported") }
             let inner = Array(outputShape.dropFirst())
             let inputInner = Array(x.shape.dropFirst())
-            var elements: [Element] = []
-            let count = inner.reduce(1, *)
-            elements.reserveCapacity(count)
-            for r in 0..<count {
+            var sources: [Int?] = []
+            sources.reserveCapacity(perImage)
+            for r in 0..<perImage {
                 var remainder = r, sourceIndex = 0, step = 1, inside = true
                 for d in stride(from: inner.count - 1, through: 0, by: -1) {
                     let i = remainder % inner[d] - pads[d + 1]
@@ -318,20 +282,26 @@ struct BatchLowering {
                     sourceIndex += i * step
                     step *= inputInner[d]
                 }
-                elements.append(inside ? .cipher(x.values[sourceIndex]) : .constant(Double(value)))
+                sources.append(inside ? sourceIndex : nil)
             }
-            return try finish(node, shape: outputShape, elements, garbage: value != 0 || x.garbageSlots)
+            return packed(shape: outputShape, value: try select([try value(of: x, node: node)], sources: sources.map { $0.map { .lane($0) } ?? .constant(Double(padValue)) }, node: node),
+                          garbage: padValue != 0 || x.garbageSlots)
 
         case .concat(let axis):
             let rank = outputShape.count
             let ax = axis < 0 ? axis + rank : axis
             guard ax >= 1 else { throw unsupported("concatenating along the batch axis mixes images") }
-            // Constant operands become constant elements (they must be the same for every image).
-            var pieces: [(shape: [Int], elements: [Element])] = []
+            // Constant operands become constant lanes (they must be the same for every image).
+            var encrypted: [ValueID] = []
+            var pieces: [(shape: [Int], sources: [LaneSource])] = []
+            var offset = 0
             for operand in operands {
                 switch operand {
                 case .packed(let t):
-                    pieces.append((t.shape, t.values.map { .cipher($0) }))
+                    let v = try value(of: t, node: node)
+                    encrypted.append(v)
+                    pieces.append((t.shape, (0..<t.ciphertextCount).map { .lane(offset + $0) }))
+                    offset += t.ciphertextCount
                 case .plain(let t):
                     let perImage = t.shape.dropFirst().reduce(1, *)
                     let floats = t.floats
@@ -342,19 +312,19 @@ struct BatchLowering {
                 }
             }
             let outer = outputShape[1..<ax].reduce(1, *)
-            var elements: [Element] = []
+            var sources: [LaneSource] = []
             for o in 0..<outer {
                 for piece in pieces {
                     let block = piece.shape[ax...].reduce(1, *)
-                    elements.append(contentsOf: piece.elements[(o * block)..<((o + 1) * block)])
+                    sources.append(contentsOf: piece.sources[(o * block)..<((o + 1) * block)])
                 }
             }
-            return try finish(node, shape: outputShape, elements, garbage: true)
+            guard !encrypted.isEmpty else { throw unsupported("its output does not depend on the encrypted input") }
+            return packed(shape: outputShape, value: try select(encrypted, sources: sources, node: node), garbage: true)
 
         case .relu, .clip, .sigmoid:
             let x = try packedOperand(0)
-            let values = try x.values.map { try activations.apply(node.operation, to: $0, node: node) }
-            return packed(shape: outputShape, values: values, garbage: true)
+            return packed(shape: outputShape, value: try activations.apply(node.operation, to: try value(of: x, node: node), node: node), garbage: true)
 
         case .gemm, .matMul:
             throw unsupported("the tensor passes turn Gemm/MatMul into linear only with a constant weight B, a bias C constant along rows, and a transposed A that is a constant or a vector; run them first, or change the model to meet those conditions")
@@ -363,8 +333,62 @@ struct BatchLowering {
         }
     }
 
-    /// add/sub/mul with numpy broadcasting; constant operands become addConst/mulConst (or addPlain/mulPlain when they
-    /// differ between images).
+    /// Where a result lane comes from: an operand lane (operands concatenated) or a constant.
+    enum LaneSource: Equatable {
+        case lane(Int)
+        case constant(Double)
+    }
+
+    /// Lanes picked from the operands: a `gather` when every lane comes from an operand (no level spent), else a
+    /// `linearMap` that copies those lanes and writes the constants as biases.
+    func select(_ operands: [ValueID], sources: [LaneSource], node: Node) throws -> ValueID {
+        let total = operands.reduce(0) { $0 + context.lanes(of: $1) }
+        let picks = sources.compactMap { source -> Int32? in if case .lane(let i) = source { return Int32(i) } else { return nil } }
+        if picks.count == sources.count { return context.gather(operands, picks) }
+        var sparse = SparseRows()
+        for source in sources {
+            switch source {
+            case .lane(let i):
+                sparse.add(i, 1)
+                sparse.endRow(bias: 0)
+            case .constant(let c):
+                sparse.endRow(bias: c)
+            }
+        }
+        return context.linearMap(operands, sparse.map(inputLanes: total))
+    }
+
+    /// The input positions of one pooling window: those inside the image (by tap index, row-major over the kernel)
+    /// and the count of taps inside the padded image.
+    func poolingWindow(_ a: PoolAttributes, oy: Int, ox: Int, height h: Int, width w: Int)
+        -> (inside: [(Int, Int)], byTap: [Int: (Int, Int)], paddedCount: Int) {
+        var rowsPadded = 0, columnsPadded = 0
+        for ky in 0..<a.kernel[0] {
+            let iy = oy * a.strides[0] - a.pads[0] + ky * a.dilations[0]
+            if iy >= -a.pads[0] && iy < h + a.pads[2] { rowsPadded += 1 }
+        }
+        for kx in 0..<a.kernel[1] {
+            let ix = ox * a.strides[1] - a.pads[1] + kx * a.dilations[1]
+            if ix >= -a.pads[1] && ix < w + a.pads[3] { columnsPadded += 1 }
+        }
+        var inside: [(Int, Int)] = []
+        var byTap: [Int: (Int, Int)] = [:]
+        for ky in 0..<a.kernel[0] {
+            let iy = oy * a.strides[0] - a.pads[0] + ky * a.dilations[0]
+            guard iy >= 0 && iy < h else { continue }
+            for kx in 0..<a.kernel[1] {
+                let ix = ox * a.strides[1] - a.pads[1] + kx * a.dilations[1]
+                guard ix >= 0 && ix < w else { continue }
+                inside.append((iy, ix))
+                byTap[ky * a.kernel[1] + kx] = (iy, ix)
+            }
+        }
+        return (inside, byTap, rowsPadded * columnsPadded)
+    }
+
+    /// add/sub/mul with numpy broadcasting. An encrypted operand that is broadcast is first gathered to the output's
+    /// lanes; constant operands become addConst/mulConst when uniform, a `linearMap` when they differ between lanes,
+    /// and per-lane addPlain/mulPlain when they differ between images.
     private func lowerBinary(_ node: Node, operands: [LoweredValue], outputShape: [Int]) throws -> PackedTensor {
         guard operands.count == 2 else {
             throw CompilerError.unsupportedOperation(node: node.name, operation: node.operation.mnemonic, layout: "batch", hint: "needs two operands")
@@ -418,47 +442,62 @@ struct BatchLowering {
             }
         }
         let indexA = broadcastIndex(shapeOf(operands[0])), indexB = broadcastIndex(shapeOf(operands[1]))
+        // The operand's lanes arranged as the output's (a gather where it is broadcast).
+        func aligned(_ t: PackedTensor, _ index: (Int, Int) -> Int) throws -> ValueID {
+            context.gather([try value(of: t, node: node)], (0..<perImage).map { Int32(index(0, $0)) })
+        }
         let op = node.operation
-        var values: [ValueID] = []
-        values.reserveCapacity(perImage)
+        let result: ValueID
         switch (operands[0], operands[1]) {
         case (.packed(let a), .packed(let b)):
-            for r in 0..<perImage {
-                let x = a.values[indexA(0, r)], y = b.values[indexB(0, r)]
-                switch op {
-                case .add: values.append(context.add(x, y))
-                case .sub: values.append(context.sub(x, y))
-                default: values.append(context.mul(x, y))
-                }
+            let x = try aligned(a, indexA), y = try aligned(b, indexB)
+            switch op {
+            case .add: result = context.add(x, y)
+            case .sub: result = context.sub(x, y)
+            default: result = context.mul(x, y)
             }
         case (.packed(let a), .plain(let c)), (.plain(let c), .packed(let a)):
             let cipherFirst: Bool
             if case .packed = operands[0] { cipherFirst = true } else { cipherFirst = false }
             let constants = c.floats.map(Double.init)
             let indexC = cipherFirst ? indexB : indexA
-            let indexX = cipherFirst ? indexA : indexB
-            for r in 0..<perImage {
-                let x = a.values[indexX(0, r)]
-                let perSlot = (0..<batch).map { constants[indexC($0, r)] }
-                let uniform = perSlot.allSatisfy { $0 == perSlot[0] }
+            var x = try aligned(a, cipherFirst ? indexA : indexB)
+            if op == .sub && !cipherFirst { x = context.negate(x) }
+            let sign = op == .sub && cipherFirst ? -1.0 : 1.0
+            // perLane[r][n]: the constant of lane r in image n.
+            let perLane = (0..<perImage).map { r in (0..<batch).map { sign * constants[indexC($0, r)] } }
+            let imagesAgree = perLane.allSatisfy { lane in lane.allSatisfy { $0 == lane[0] } }
+            let lanesAgree = imagesAgree && perLane.allSatisfy { $0[0] == perLane[0][0] }
+            if lanesAgree {
+                let k = perLane[0][0]
                 switch op {
-                case .add:
-                    values.append(uniform ? (perSlot[0] == 0 ? x : context.addConst(x, perSlot[0])) : context.addPlain(x, perSlot))
-                case .sub:
-                    if cipherFirst {
-                        values.append(uniform ? (perSlot[0] == 0 ? x : context.addConst(x, -perSlot[0])) : context.addPlain(x, perSlot.map { -$0 }))
-                    } else {
-                        let negated = context.negate(x)
-                        values.append(uniform ? context.addConst(negated, perSlot[0]) : context.addPlain(negated, perSlot))
-                    }
-                default:
-                    values.append(uniform ? context.mulConst(x, perSlot[0]) : context.mulPlain(x, perSlot))
+                case .add, .sub: result = k == 0 ? x : context.addConst(x, k)
+                default: result = context.mulConst(x, k)
                 }
+            } else if imagesAgree {
+                var sparse = SparseRows()
+                for r in 0..<perImage {
+                    if op == .mul {
+                        sparse.add(r, perLane[r][0])
+                        sparse.endRow(bias: 0)
+                    } else {
+                        sparse.add(r, 1)
+                        sparse.endRow(bias: perLane[r][0])
+                    }
+                }
+                result = context.linearMap([x], sparse.map(inputLanes: perImage))
+            } else {
+                // Constants that differ between images: one plaintext per lane.
+                let lanes = (0..<perImage).map { r -> ValueID in
+                    let lane = context.gather([x], [Int32(r)])
+                    return op == .mul ? context.mulPlain(lane, perLane[r]) : context.addPlain(lane, perLane[r])
+                }
+                result = context.gather(lanes, (0..<perImage).map { Int32($0) })
             }
         case (.plain, .plain):
             throw CompilerError.unsupportedOperation(node: node.name, operation: op.mnemonic, layout: "batch",
                                                      hint: "both operands are constants; run the tensor pipeline (constant folding) first")
         }
-        return packed(shape: outputShape, values: values, garbage: true)
+        return packed(shape: outputShape, value: result, garbage: true)
     }
 }

@@ -24,35 +24,6 @@ public enum GraphLowering {
         return batch ?? 1
     }
 
-    /// About how many instructions the batch layout emits for `graph`: one scalar multiply and one add per
-    /// multiply-accumulate term of every linear node, a few per element elsewhere.
-    public static func estimatedBatchInstructions(_ graph: TensorGraph) -> Int {
-        let batch = max((try? batchSize(of: graph)) ?? 1, 1)
-        var total = 0
-        for node in graph.nodes {
-            // Elements per image (a tensor may hold the batch outside dimension 0, e.g. a batch-1 [10, 1]).
-            let outputs = (node.type?.shape.reduce(1, *) ?? 0) / batch
-            let terms: Int
-            switch node.operation {
-            case .conv:
-                let weight = graph.node(node.inputs[1]).type?.shape ?? []
-                terms = weight.dropFirst().reduce(1, *)
-            case .linear:
-                terms = graph.node(node.inputs[1]).type?.shape.last ?? 1
-            case .averagePool(let a), .maxPool(let a):
-                terms = a.kernel.reduce(1, *)
-            case .globalAveragePool:
-                terms = graph.node(node.inputs[0]).type?.shape.dropFirst(2).reduce(1, *) ?? 1
-            case .input, .constant, .flatten, .reshape, .identity, .dropout:
-                terms = 0
-            default:
-                terms = 1
-            }
-            total += 2 * outputs * terms
-        }
-        return total
-    }
-
     static func nextPowerOfTwo(_ n: Int) -> Int {
         var p = 1
         while p < n { p <<= 1 }
@@ -63,12 +34,8 @@ public enum GraphLowering {
     public static func lower(_ graph: TensorGraph, options: CompilerOptions, state: CompilationState) throws -> Program {
         switch options.layout {
         case .batch:
+            // One instruction per layer: tensors are lane values, convolutions and dense layers `linearMap`s.
             let batch = try batchSize(of: graph)
-            let estimate = estimatedBatchInstructions(graph)
-            guard estimate <= options.maximumInstructions else {
-                throw CompilerError.programTooLarge(instructions: estimate, limit: options.maximumInstructions,
-                                                    hint: "the batch layout spends one instruction per multiply-accumulate term; use --layout spatial")
-            }
             let slots = nextPowerOfTwo(batch)
             guard slots <= 1 << (ParameterSelection.largestLogN - 1) else { throw CompilerError.tooManyImages(batch: batch, slots: slots) }
             let context = LoweringContext(slots: slots)

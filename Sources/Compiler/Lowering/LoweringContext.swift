@@ -12,21 +12,28 @@ public struct PackedTensor: Sendable, Equatable {
     public var layout: SlotLayout
     public var slots: Int
     public var garbageSlots: Bool
+    /// Ciphertexts per value: 1, or the lane count of the batch layout's lane values (ciphertext i is then lane
+    /// i % lanes of `values[i / lanes]`).
+    public var lanes: Int
 
-    public init(shape: [Int], values: [ValueID], layout: SlotLayout, slots: Int, garbageSlots: Bool = false) {
+    public init(shape: [Int], values: [ValueID], layout: SlotLayout, slots: Int, garbageSlots: Bool = false, lanes: Int = 1) {
         self.shape = shape
         self.values = values
         self.layout = layout
         self.slots = slots
         self.garbageSlots = garbageSlots
+        self.lanes = lanes
     }
+
+    /// Number of ciphertexts (values × lanes).
+    public var ciphertextCount: Int { values.count * lanes }
 
     /// Number of tensor elements (product of the shape).
     public var elementCount: Int { shape.reduce(1, *) }
 
     /// The binding describing this tensor (for inputs and outputs).
     public func binding(name: String) -> TensorBinding {
-        TensorBinding(name: name, shape: shape, ciphertextCount: values.count, slots: slots, layout: layout)
+        TensorBinding(name: name, shape: shape, ciphertextCount: ciphertextCount, slots: slots, layout: layout)
     }
 
     /// ciphertext·slots + slot of every element, in element order.
@@ -80,11 +87,16 @@ public final class LoweringContext {
     // MARK: program boundary
 
     /// Declares an input binding and reads its ciphertexts. `positions[e]` = ciphertext·slots + slot of element e.
-    public func input(name: String, shape: [Int], positions: [Int], ciphertextCount: Int) -> PackedTensor {
+    /// With `asLanes`, all ciphertexts are read as the lanes of one value.
+    public func input(name: String, shape: [Int], positions: [Int], ciphertextCount: Int, asLanes: Bool = false) -> PackedTensor {
         let layout = SlotLayout.explicit(positions.map { Int32($0) })
         let binding = TensorBinding(name: name, shape: shape, ciphertextCount: ciphertextCount, slots: slots, layout: layout)
         let index = program.inputs.count
         program.inputs.append(binding)
+        if asLanes {
+            let value = program.emitOne(.input, [], .binding(index: index, ciphertext: 0), type: ValueType(slots: slots, lanes: ciphertextCount))
+            return PackedTensor(shape: shape, values: [value], layout: layout, slots: slots, lanes: ciphertextCount)
+        }
         let values = (0..<ciphertextCount).map { emit(.input, [], .binding(index: index, ciphertext: $0)) }
         return PackedTensor(shape: shape, values: values, layout: layout, slots: slots)
     }
@@ -93,8 +105,8 @@ public final class LoweringContext {
     public func output(name: String, _ tensor: PackedTensor) {
         let index = program.outputs.count
         program.outputs.append(tensor.binding(name: name))
-        for (ciphertext, value) in tensor.values.enumerated() {
-            program.emit(.output, [value], .binding(index: index, ciphertext: ciphertext))
+        for (position, value) in tensor.values.enumerated() {
+            program.emit(.output, [value], .binding(index: index, ciphertext: position * tensor.lanes))
         }
     }
 
@@ -247,6 +259,29 @@ public final class LoweringContext {
     /// Client-aided: the key holder applies `function` slot-wise and re-encrypts (resets the level).
     public func refresh(_ ct: ValueID, function: String) -> ValueID {
         emit(.refresh, [ct], .refresh(function: function, level: UnleveledPlaceholder.level))
+    }
+
+    // MARK: lanes
+
+    /// The lane count of `value`.
+    public func lanes(of value: ValueID) -> Int { program.lanes(of: value) }
+
+    /// A `linearMap` of `map` over the operands' lanes (concatenated): one level.
+    public func linearMap(_ operands: [ValueID], _ map: LaneMap) -> ValueID {
+        precondition(operands.reduce(0) { $0 + lanes(of: $1) } == map.inputLanes, "operand lanes do not match the map")
+        let index = program.laneMaps.count
+        program.laneMaps.append(map)
+        return emit(.linearMap, operands, .scaledLaneMap(index: index, scale: UnleveledPlaceholder.scalarScale))
+    }
+
+    /// Result lane j = operand lane indices[j] (operands concatenated); no arithmetic. The identity selection of a
+    /// single operand returns it.
+    public func gather(_ operands: [ValueID], _ indices: [Int32]) -> ValueID {
+        let total = operands.reduce(0) { $0 + lanes(of: $1) }
+        if operands.count == 1, indices.count == total, indices.enumerated().allSatisfy({ $0.offset == Int($0.element) }) { return operands[0] }
+        let index = program.laneMaps.count
+        program.laneMaps.append(LaneMap(inputLanes: total, kind: .gather(indices: indices)))
+        return emit(.gather, operands, .laneMap(index))
     }
 
     /// Balanced add tree; nil for no values.

@@ -43,7 +43,7 @@ struct Leveler {
         self.waterline = parameters.defaultScale * Double(sign: .plus, exponent: max(1, scalePrimeBits / 2), significand: 1)
         self.map = [ValueID?](repeating: nil, count: source.valueIDBound)
         var program = Program(parameters: parameters, keys: source.keys, inputs: source.inputs, outputs: source.outputs,
-                              memoryPlan: source.memoryPlan)
+                              laneMaps: source.laneMaps, memoryPlan: source.memoryPlan)
         program.constants.reserveCapacity(source.constants.count)
         self.out = program
     }
@@ -171,7 +171,10 @@ struct Leveler {
             guard let binding = instruction.binding else { return }
             out.inputs[binding.index].level = topLevel
             out.inputs[binding.index].scale = defaultScale
-            define(instruction.result, emit(.input, [], instruction.immediate, slots: resultSlots, level: topLevel, scale: defaultScale))
+            let id = out.emitOne(.input, [], instruction.immediate,
+                                 type: ValueType(slots: resultSlots, level: topLevel, scale: defaultScale, lanes: source.types[instruction.result].lanes))
+            record(id, level: topLevel, scale: defaultScale)
+            define(instruction.result, id)
         case .constant:
             guard let pool = instruction.constantIndex else { return }
             plaintextPool[instruction.result] = pool
@@ -221,6 +224,26 @@ struct Leveler {
             let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: levelOf(a))
             let immediate = Immediate.scaledScalar(value: instruction.scalar ?? 0, scale: encodeScale)
             define(instruction.result, emit(op, [a], immediate, slots: resultSlots, level: levelOf(a), scale: scaleOf(a) * encodeScale))
+        case .linearMap, .gather:
+            // Every operand settled (for a weighted map) and brought to one level and scale.
+            var operands = try instruction.operands.map { try mapped($0, instruction: index) }
+            if op == .linearMap || operands.contains(where: isPending) {
+                operands = try operands.map { try settle($0, instruction: index) }
+            }
+            let target = operands.map(levelOf).min() ?? topLevel
+            operands = operands.map { levelDown($0, to: target) }
+            for other in operands.dropFirst() where !scalesAgree(scaleOf(operands[0]), scaleOf(other)) {
+                throw CompilerError.levelingFailed(
+                    instruction: index, detail: "\(op) operands have scales \(scaleOf(operands[0])) and \(scaleOf(other)) at level \(target)")
+            }
+            let a = operands[0]
+            if op == .gather {
+                define(instruction.result, emit(op, operands, instruction.immediate, slots: resultSlots, level: target, scale: scaleOf(a)))
+            } else {
+                let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: target)
+                let immediate = Immediate.scaledLaneMap(index: instruction.laneMapIndex ?? 0, scale: encodeScale)
+                define(instruction.result, emit(op, operands, immediate, slots: resultSlots, level: target, scale: scaleOf(a) * encodeScale))
+            }
         case .mul:
             var a = try settle(try mapped(instruction.operands[0], instruction: index), instruction: index)
             var b = try settle(try mapped(instruction.operands[1], instruction: index), instruction: index)

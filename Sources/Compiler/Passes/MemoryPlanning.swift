@@ -19,7 +19,7 @@ public struct RematerializeConstants: CipherPass {
         }
         guard !source.isEmpty else { return }
         var out = Program(parameters: program.parameters, keys: program.keys, inputs: program.inputs, outputs: program.outputs,
-                          constants: program.constants, memoryPlan: program.memoryPlan)
+                          constants: program.constants, laneMaps: program.laneMaps, memoryPlan: program.memoryPlan)
         // The id of each old value in the new program, and for plaintexts the last new instruction that read them.
         var map: [ValueID: ValueID] = [:]
         var lastRead: [ValueID: Int] = [:]

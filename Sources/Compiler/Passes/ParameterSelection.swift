@@ -110,7 +110,7 @@ public struct EliminateDeadValues: CipherPass {
         instructions.reserveCapacity(program.instructions.count)
         for (index, instruction) in program.instructions.enumerated() where keep[index] { instructions.append(instruction) }
         var rebuilt = Program(parameters: program.parameters, keys: program.keys, inputs: program.inputs, outputs: program.outputs,
-                              constants: program.constants, instructions: instructions, memoryPlan: program.memoryPlan)
+                              constants: program.constants, laneMaps: program.laneMaps, instructions: instructions, memoryPlan: program.memoryPlan)
         for instruction in instructions { for result in instruction.results { rebuilt.types[result] = program.types[result] } }
         program = rebuilt
     }

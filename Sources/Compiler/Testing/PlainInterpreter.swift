@@ -127,22 +127,45 @@ public struct PlainInterpreter {
                 }
                 return value
             }
+            // A lane value is its lanes' slot vectors one after another; a one-lane plaintext applies to every lane.
             func binary(_ f: (Double, Double) -> Double) throws -> [Double] {
                 let a = try operand(0), b = try operand(1)
-                return zip(a, b).map(f)
+                if a.count == b.count { return zip(a, b).map(f) }
+                return a.indices.map { f(a[$0], b[$0 % b.count]) }
             }
+            let lanes = instruction.results.first.map { program.types[$0].laneCount } ?? instruction.operands.first.map { program.types[$0].laneCount } ?? 1
             var result: [Double]? = nil
             switch instruction.opcode {
             case .input:
                 guard let binding = instruction.binding, binding.index < inputs.count,
                       binding.ciphertext < inputs[binding.index].count
                 else { throw PlainInterpreterError.badImmediate(instruction: index, "input binding out of range") }
-                result = inputs[binding.index][binding.ciphertext]
+                guard binding.ciphertext + lanes <= inputs[binding.index].count
+                else { throw PlainInterpreterError.badImmediate(instruction: index, "input lanes out of range") }
+                result = Array(inputs[binding.index][binding.ciphertext..<(binding.ciphertext + lanes)].joined())
             case .output:
                 guard let binding = instruction.binding, binding.index < outputs.count,
-                      binding.ciphertext < outputs[binding.index].count
+                      binding.ciphertext + lanes <= outputs[binding.index].count
                 else { throw PlainInterpreterError.badImmediate(instruction: index, "output binding out of range") }
-                outputs[binding.index][binding.ciphertext] = try operand(0)
+                let value = try operand(0)
+                let width = value.count / lanes
+                for j in 0..<lanes { outputs[binding.index][binding.ciphertext + j] = Array(value[(j * width)..<((j + 1) * width)]) }
+            case .linearMap, .gather:
+                guard let mapIndex = instruction.laneMapIndex, mapIndex < program.laneMaps.count
+                else { throw PlainInterpreterError.badImmediate(instruction: index, "lane map out of range") }
+                let map = program.laneMaps[mapIndex]
+                var joined: [Double] = []
+                for position in instruction.operands.indices { joined += try operand(position) }
+                let width = joined.count / max(map.inputLanes, 1)
+                var out = [Double](repeating: 0, count: map.outputLanes * width)
+                for j in 0..<map.outputLanes {
+                    map.forEachTerm(ofLane: j) { i, w in
+                        for s in 0..<width { out[j * width + s] += w * joined[i * width + s] }
+                    }
+                    let bias = map.bias(j)
+                    if bias != 0 { for s in 0..<width { out[j * width + s] += bias } }
+                }
+                result = out
             case .constant:
                 guard let constant = instruction.constantIndex, constant < program.constants.count
                 else { throw PlainInterpreterError.badImmediate(instruction: index, "constant index out of range") }
@@ -170,10 +193,10 @@ public struct PlainInterpreter {
                 result = try operand(0)  // real slot vectors are their own conjugates
             case .rotate, .rotateHoisted:
                 let x = try operand(0)
-                let n = x.count
+                let n = x.count / lanes
                 for (k, resultID) in zip(instruction.rotationSteps, instruction.results) {
                     let shift = ((k % n) + n) % n
-                    values[Int(resultID.raw)] = (0..<n).map { x[($0 + shift) % n] }
+                    values[Int(resultID.raw)] = (0..<(n * lanes)).map { x[($0 / n) * n + ($0 % n + shift) % n] }
                 }
             case .refresh:
                 let name = instruction.functionName ?? ""
