@@ -65,6 +65,9 @@ public enum MemoryPlanner {
         var events: [MemorySchedule.Event] = []
         var dram = 0, pool = 0, peak = 0, poolPeak = 0, evicted = 0, prefetched = 0
         let limit = budget ?? Int.max
+        // DRAM in use while each instruction runs, and where each value was last evicted (to hoist prefetches).
+        var occupancy = [Int](repeating: 0, count: program.instructions.count)
+        var evictedAt = [Int](repeating: -1, count: bound)
 
         for (index, instruction) in program.instructions.enumerated() {
             let operands = distinct(instruction.operands)
@@ -88,6 +91,7 @@ public enum MemoryPlanner {
                 pool += bytes[victim]
                 evicted += bytes[victim]
                 poolPeak = max(poolPeak, pool)
+                evictedAt[victim] = index
                 events.append(.init(instruction: index, kind: .evict, value: ValueID(victim)))
             }
             for entry in held { heap.push(use: entry.use, id: entry.id) }
@@ -106,6 +110,7 @@ public enum MemoryPlanner {
                 if isCiphertext[id], let first = uses[id].first { heap.push(use: Int(first), id: id) }
             }
             peak = max(peak, dram)
+            occupancy[index] = dram
             // Advance the operands' next use; free what is read for the last time and results nobody reads.
             for id in operands {
                 nextUse[id] += 1
@@ -124,8 +129,53 @@ public enum MemoryPlanner {
                 events.append(.init(instruction: index, kind: .free, value: result))
             }
         }
+        if budget != nil {
+            events = hoistPrefetches(events, bytes: bytes, occupancy: &occupancy, evictedAt: evictedAt, limit: limit)
+            peak = occupancy.max() ?? 0
+        }
         return MemorySchedule(budgetBytes: budget, peakDRAMBytes: peak, peakPoolBytes: poolPeak, bytesEvicted: evicted,
                               bytesPrefetched: prefetched, events: events)
+    }
+
+    /// How many instructions ahead of its use a prefetch may be issued.
+    public static let prefetchDistance = 16
+
+    /// Moves each prefetch up to `prefetchDistance` instructions earlier, as far as the budget has room for the value
+    /// during the instructions it now spans (and never before its eviction), so the runtime's prefetch thread copies it
+    /// while those instructions compute. Events stay sorted by instruction, evictions before prefetches.
+    static func hoistPrefetches(_ events: [MemorySchedule.Event], bytes: [Int], occupancy: inout [Int], evictedAt: [Int],
+                                limit: Int) -> [MemorySchedule.Event] {
+        // Each value's eviction before this prefetch: replay the events in order.
+        var lastEviction = [Int: Int]()
+        var moved = events
+        for (position, event) in events.enumerated() {
+            let id = Int(event.value.raw)
+            switch event.kind {
+            case .evict:
+                lastEviction[id] = event.instruction
+            case .prefetch:
+                let use = event.instruction
+                let floor = max((lastEviction[id] ?? evictedAt[id]) + 1, use - prefetchDistance, 0)
+                var start = use
+                while start > floor && occupancy[start - 1] + bytes[id] <= limit { start -= 1 }
+                if start < use {
+                    for index in start..<use { occupancy[index] += bytes[id] }
+                    moved[position] = .init(instruction: start, kind: .prefetch, value: event.value)
+                }
+            case .free:
+                break
+            }
+        }
+        func rank(_ kind: MemorySchedule.EventKind) -> Int {
+            switch kind {
+            case .evict: return 0
+            case .prefetch: return 1
+            case .free: return 2
+            }
+        }
+        return moved.enumerated().sorted {
+            ($0.element.instruction, rank($0.element.kind), $0.offset) < ($1.element.instruction, rank($1.element.kind), $1.offset)
+        }.map(\.element)
     }
 
     /// The smallest budget any schedule can keep, and the instruction that needs it: plaintexts alive there (never

@@ -40,6 +40,14 @@ public enum Residency: Sendable, Equatable {
     case both
 }
 
+/// A fetch from the pool whose bytes are copied by another thread (`TieredStore.beginFetch`).
+public struct PendingFetch: @unchecked Sendable {
+    public let id: Int
+    public let source: UnsafeRawPointer
+    public let destination: UnsafeMutableRawPointer
+    public let length: Int
+}
+
 /// A value store keyed by integer value id, holding byte blobs (ciphertexts serialized as UInt64
 /// limbs) in two tiers: 64-byte-aligned DRAM buffers and the slots of a `PMemPool`.
 ///
@@ -72,6 +80,8 @@ public final class TieredStore {
         var dram: UnsafeMutableRawPointer?
         var slot: SlotID?
         var pins: Int32 = 0
+        /// The DRAM buffer of a fetch begun by `beginFetch` and not yet finished (another thread is filling it).
+        var incoming: UnsafeMutableRawPointer? = nil
         var previous: Int32 = -1
         var next: Int32 = -1
     }
@@ -186,6 +196,39 @@ public final class TieredStore {
         return try pool!.contents(of: entry.slot!)
     }
 
+    /// Starts bringing value `id` back from the pool without copying it: reserves DRAM (evicting under a budget) and
+    /// returns the pool bytes and the new buffer for another thread to copy; nil when the value is already in DRAM or
+    /// on its way. Until `finishFetch(id)`, the caller must not read, evict, free or fetch `id` again (a prefetch
+    /// thread's copy is in flight); the pool slot stays valid because only those calls release it.
+    public func beginFetch(_ id: Int) throws -> PendingFetch? {
+        guard let position = index[id] else { throw PersistentMemoryError.unknownValue(id: id) }
+        guard entries[Int(position)].dram == nil, entries[Int(position)].incoming == nil else {
+            if entries[Int(position)].dram != nil { touch(position) }
+            return nil
+        }
+        let length = entries[Int(position)].length
+        try makeRoom(for: length)
+        let source = try pool!.contents(of: entries[Int(position)].slot!)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(length, 1), alignment: 64)
+        entries[Int(position)].incoming = memory
+        addDRAM(length)
+        return PendingFetch(id: id, source: UnsafeRawPointer(source.baseAddress ?? UnsafeRawPointer(memory)), destination: memory, length: length)
+    }
+
+    /// Completes a fetch begun by `beginFetch` once its bytes are copied: the value is in DRAM (and still in the pool).
+    public func finishFetch(_ id: Int) throws {
+        guard let position = index[id] else { throw PersistentMemoryError.unknownValue(id: id) }
+        guard let memory = entries[Int(position)].incoming else { return }
+        entries[Int(position)].incoming = nil
+        entries[Int(position)].dram = memory
+        linkAtTail(position)
+        statistics.fetches += 1
+        statistics.bytesFromPool += entries[Int(position)].length
+    }
+
+    /// Whether a fetch of `id` was begun and not finished.
+    public func isFetching(_ id: Int) -> Bool { index[id].map { entries[Int($0)].incoming != nil } ?? false }
+
     /// Brings value `id` into DRAM (if not there) and marks it most recently used.
     public func prefetch(_ id: Int) throws {
         let position = try lookup(id)
@@ -208,7 +251,9 @@ public final class TieredStore {
 
     /// Deletes value `id` from both tiers (no-op if absent).
     public func free(_ id: Int) {
-        guard let position = index.removeValue(forKey: id) else { return }
+        guard let position = index[id] else { return }
+        precondition(entries[Int(position)].incoming == nil, "value %\(id) is being fetched by another thread; call finishFetch first")
+        index.removeValue(forKey: id)
         release(position)
         statistics.frees += 1
     }
@@ -290,6 +335,7 @@ public final class TieredStore {
 
     private func lookup(_ id: Int) throws -> Int32 {
         guard let position = index[id] else { throw PersistentMemoryError.unknownValue(id: id) }
+        precondition(entries[Int(position)].incoming == nil, "value %\(id) is being fetched by another thread; call finishFetch first")
         return position
     }
 
@@ -387,6 +433,10 @@ public final class TieredStore {
 
     private func release(_ position: Int32) {
         let entry = entries[Int(position)]
+        if let memory = entry.incoming {
+            memory.deallocate()
+            statistics.dramBytes -= entry.length
+        }
         if let memory = entry.dram {
             unlink(position)
             memory.deallocate()

@@ -31,6 +31,11 @@ public struct RunStatistics: Sendable {
     public var peakLiveValues = 0
     /// The value store's counters at the end of the run.
     public var store = TieredStoreStatistics()
+    /// Seconds the interpreter waited for the prefetch thread's copies, the number of such waits, and the copies
+    /// the thread made (prefetches that ran ahead of their use).
+    public var stallSeconds = 0.0
+    public var stalls = 0
+    public var prefetchCopies = 0
     public init() {}
 }
 
@@ -62,6 +67,9 @@ public final class Interpreter<B: Backend> {
     public var resume: Checkpoint?
     /// Checkpoints committed by the last run.
     public private(set) var checkpointsWritten = 0
+    /// Whether scheduled prefetches are copied by a background thread ahead of their use (default), or synchronously
+    /// when the schedule reaches them.
+    public var prefetchAhead = true
     /// Whether the schedule's evictions and prefetches are carried out (they need a store with a pool).
     public var followsSchedule: Bool { schedule != nil && store.pool != nil }
 
@@ -94,8 +102,25 @@ public final class Interpreter<B: Backend> {
         let count = program.instructions.count
         defer { for id in liveBytes.keys { store.free(Int(id)) } }
 
+        // Scheduled prefetches are copied by a thread while earlier instructions compute; a value is waited for
+        // (a stall, if its copy is not done) before anything else touches it.
+        let prefetcher: PrefetchThread? = followsSchedule && prefetchAhead ? PrefetchThread() : nil
+        var inFlight = Set<Int>()
+        func settle(_ key: Int) throws {
+            guard let prefetcher, inFlight.remove(key) != nil else { return }
+            prefetcher.wait(for: key)
+            try store.finishFetch(key)
+        }
+        func settleAll() throws { for key in inFlight.sorted() { try settle(key) } }
+        defer {
+            if let prefetcher {
+                try? settleAll()
+                prefetcher.stop()
+            }
+        }
         func cipher(_ id: ValueID, _ index: Int) throws -> B.Cipher {
             guard store.contains(Int(id.raw)) else { throw RuntimeError.missingValue(instruction: index, value: id.raw) }
+            try settle(Int(id.raw))
             return try backend.load(try store.get(Int(id.raw)))
         }
         func plain(_ id: ValueID, _ index: Int) throws -> B.Plain {
@@ -124,6 +149,7 @@ public final class Interpreter<B: Backend> {
         func lane(_ id: ValueID, _ lane: Int, _ index: Int) throws -> B.Cipher {
             if lanes(id) == 1 { return try cipher(id, index) }
             guard store.contains(Int(id.raw)) else { throw RuntimeError.missingValue(instruction: index, value: id.raw) }
+            try settle(Int(id.raw))
             let raw = try store.get(Int(id.raw))
             let laneBytes = Int(raw.load(as: UInt64.self)), stride = Int(raw.load(fromByteOffset: 8, as: UInt64.self))
             let start = Interpreter.laneHeaderBytes + lane * stride
@@ -314,8 +340,18 @@ public final class Interpreter<B: Backend> {
                 guard store.contains(id) else { continue }
                 do {
                     switch event.kind {
-                    case .evict: try store.evict(id)
-                    case .prefetch: try store.prefetch(id)
+                    case .evict:
+                        try settle(id)
+                        try store.evict(id)
+                    case .prefetch:
+                        if let prefetcher {
+                            if !inFlight.contains(id), let fetch = try store.beginFetch(id) {
+                                prefetcher.submit(fetch)
+                                inFlight.insert(id)
+                            }
+                        } else {
+                            try store.prefetch(id)
+                        }
                     case .free: break  // values are freed after their last use below
                     }
                 } catch {
@@ -398,6 +434,7 @@ public final class Interpreter<B: Backend> {
             for id in ops + instruction.results where lastUse[Int(id.raw)] <= index {
                 if let bytes = liveBytes.removeValue(forKey: id.raw) {
                     live -= bytes
+                    try settle(Int(id.raw))
                     store.free(Int(id.raw))
                 }
                 plains.removeValue(forKey: id.raw)
@@ -405,6 +442,7 @@ public final class Interpreter<B: Backend> {
             if durable, CrashInjection.afterInstruction == index { CrashInjection.kill() }
             if let checkpoint, durable, (index + 1) % max(checkpoint.every, 1) == 0, index + 1 < count {
                 checkpointsWritten += 1
+                try settleAll()
                 try Checkpoint.write(store: store, nextInstruction: index + 1, planFingerprint: checkpoint.planFingerprint,
                                      keyFingerprint: checkpoint.keyFingerprint, tableSlot: &tableSlot,
                                      crashMidway: CrashInjection.inCheckpoint == checkpointsWritten)
@@ -419,7 +457,13 @@ public final class Interpreter<B: Backend> {
         }
         statistics.instructions = count
         statistics.seconds = runtimeClockSeconds() - began
+        try settleAll()
         statistics.store = store.statistics
+        if let prefetcher {
+            statistics.stallSeconds = prefetcher.stallSeconds
+            statistics.stalls = prefetcher.stalls
+            statistics.prefetchCopies = prefetcher.copies
+        }
         var complete: [[B.Cipher]] = []
         for (bindingIndex, binding) in outputs.enumerated() {
             var values: [B.Cipher] = []

@@ -154,6 +154,11 @@ struct Run: ParsableCommand {
         print("memory: peak live ciphertexts \(formatBytes(statistics.peakLiveBytes)) (\(statistics.peakLiveValues) values), peak DRAM \(formatBytes(statistics.store.peakDRAMBytes))"
             + (store.pool != nil ? ", peak pool \(formatBytes(statistics.store.peakPoolBytes)), \(statistics.store.spills) spills, \(statistics.store.fetches) fetches, "
                 + "\(formatBytes(statistics.store.bytesToPool)) to the pool, \(formatBytes(statistics.store.bytesFromPool)) back" : ""))
+        if statistics.prefetchCopies > 0 {
+            print(String(format: "prefetch: %d values copied back by the prefetch thread ahead of use; %d waits, stall %.3f s (%.1f%% of the run)",
+                         statistics.prefetchCopies, statistics.stalls, statistics.stallSeconds,
+                         100 * statistics.stallSeconds / max(statistics.seconds, 1e-9)))
+        }
     }
 
     private func runSimulator(_ program: Program, observer: @escaping (InstructionEvent) -> Void) throws {

@@ -36,6 +36,12 @@ import Testing
             #expect(schedule.peakDRAMBytes <= budget)
             #expect(try MemoryPlanner.replay(schedule, on: program) <= budget)
             if budget < peak { #expect(schedule.bytesEvicted > 0 && schedule.bytesPrefetched > 0) }
+            // Prefetches are issued ahead of the instruction that reads the value where the budget leaves room.
+            let ahead = schedule.events.filter { event in
+                event.kind == .prefetch
+                    && !program.instructions[event.instruction].operands.contains(event.value)
+            }
+            if budget == (peak + minimum) / 2 && schedule.bytesPrefetched > 0 { #expect(!ahead.isEmpty, "no prefetch was hoisted") }
             // The schedule survives the plan file.
             var planned = program
             planned.memoryPlan = schedule.encoded()
@@ -66,6 +72,8 @@ import Testing
             // At run time the store never held more than the plan's budget in DRAM.
             #expect(result.statistics.store.peakDRAMBytes <= budget)
             if schedule.bytesEvicted > 0 { #expect(result.statistics.store.evictions > 0) }
+            // The prefetch thread copied every scheduled prefetch.
+            if schedule.bytesPrefetched > 0 { #expect(result.statistics.prefetchCopies > 0 && result.statistics.store.fetches >= result.statistics.prefetchCopies) }
         }
     }
 

@@ -36,7 +36,8 @@ run() {
     seconds=$(echo "$out" | sed -n 's/^run: [0-9]* instructions in \([0-9.]*\) s.*/\1/p')
     dram=$(echo "$out" | sed -n 's/.*peak DRAM \([0-9.]* [KMGT]*i*B\).*/\1/p')
     moved=$(echo "$out" | sed -n 's/.*fetches, \(.*\) to the pool, \(.*\) back.*/\1 out, \2 in/p')
-    printf '%-34s %8.2f s  %6.2fx  peak DRAM %-10s %s\n' "$label" "$seconds" "$(awk -v a="$seconds" -v b="$BASE" 'BEGIN { print a / b }')" "$dram" "${moved:-no pool}"
+    stall=$(echo "$out" | sed -n 's/.*stall \([0-9.]*\) s.*/\1/p')
+    printf '%-34s %8.2f s  %6.2fx  peak DRAM %-10s %-28s stall %s s\n' "$label" "$seconds" "$(awk -v a="$seconds" -v b="$BASE" 'BEGIN { print a / b }')" "$dram" "${moved:-no pool}" "${stall:-0}"
 }
 
 BASE=1
