@@ -26,6 +26,8 @@ public enum Immediate: Sendable, Hashable, Codable {
     /// `linearMap`: index into `Program.laneMaps`, and the scale its weights are encoded at (the result's scale is
     /// the operands' × `scale`).
     case scaledLaneMap(index: Int, scale: Double)
+    /// `mulEncodeSum`: the constant-pool entry multiplied into each operand.
+    case constantIndices([Int])
 
     /// The kind this immediate is (to compare with `OpTraits.immediate`).
     public var kind: ImmediateKind {
@@ -41,6 +43,7 @@ public enum Immediate: Sendable, Hashable, Codable {
         case .refresh: return .refresh
         case .laneMap: return .laneMap
         case .scaledLaneMap: return .scaledLaneMap
+        case .constantIndices: return .constantIndices
         }
     }
 }

@@ -32,6 +32,16 @@ public enum MemoryPlanner {
     /// Bytes the runtime's value store adds to each ciphertext (`CKKSBackend.headerBytes`, padded to the store's 64-byte
     /// alignment).
     public static let ciphertextHeaderBytes = 64
+    /// Plaintexts a `mulEncodeSum` encodes at once (the runtime's chunk; the planner counts them as transient DRAM).
+    public static let encodeChunk = 4
+
+    /// DRAM an instruction needs beyond its operands and results while it runs: a `mulEncodeSum`'s chunk of plaintexts.
+    static func transientBytes(_ instruction: Instruction, program: Program, parameters: PlanParameters) -> Int {
+        guard instruction.opcode == .mulEncodeSum, let first = instruction.operands.first else { return 0 }
+        let type = program.types[first]
+        let plaintext = byteCount(kind: .plaintext, type: ValueType(slots: type.slots, level: type.level), degree: 1, parameters: parameters)
+        return min(encodeChunk, instruction.operands.count) * plaintext
+    }
 
     /// The bytes a value of `type` takes in a CKKS run (a ciphertext with the value store's header).
     public static func byteCount(kind: ValueKind, type: ValueType, degree: Int, parameters: PlanParameters) -> Int {
@@ -73,6 +83,7 @@ public enum MemoryPlanner {
             let operands = distinct(instruction.operands)
             let missing = operands.filter { pooled[$0] }
             let incoming = missing.reduce(0) { $0 + bytes[$1] } + instruction.results.reduce(0) { $0 + bytes[Int($1.raw)] }
+                + transientBytes(instruction, program: program, parameters: parameters)
             // Make room: evict the ciphertext read furthest in the future (never one this instruction reads).
             var held: [(use: Int, id: Int)] = []
             while dram + incoming > limit {
@@ -109,8 +120,9 @@ public enum MemoryPlanner {
                 dram += bytes[id]
                 if isCiphertext[id], let first = uses[id].first { heap.push(use: Int(first), id: id) }
             }
-            peak = max(peak, dram)
-            occupancy[index] = dram
+            let transient = transientBytes(instruction, program: program, parameters: parameters)
+            peak = max(peak, dram + transient)
+            occupancy[index] = dram + transient
             // Advance the operands' next use; free what is read for the last time and results nobody reads.
             for id in operands {
                 nextUse[id] += 1
@@ -187,7 +199,7 @@ public enum MemoryPlanner {
         var live = 0, best = (bytes: 0, instruction: 0)
         for (index, instruction) in program.instructions.enumerated() {
             let traits = instruction.opcode.traits
-            var needed = live
+            var needed = live + transientBytes(instruction, program: program, parameters: parameters)
             for id in distinct(instruction.operands) where plaintextBytes[id] == nil {
                 let type = program.types[ValueID(id)]
                 needed += byteCount(kind: .ciphertext, type: type, degree: 1, parameters: parameters)

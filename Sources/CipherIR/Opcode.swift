@@ -36,6 +36,9 @@ public enum Opcode: UInt16, Sendable, Hashable, Codable, CaseIterable, CustomStr
     case linearMap = 0x0205
     /// Lane selection: result lane j = operand lane indices[j] of a `LaneMap` (concatenation, pooling windows).
     case gather = 0x0206
+    /// Σ_i ct_i ⊙ encode(pool entry k_i): `mulPlainSum` whose plaintexts are encoded inside the instruction, a few at a
+    /// time, instead of living as values (the memory planner's just-in-time choice for single-use constants).
+    case mulEncodeSum = 0x0207
 
     /// The properties passes and the runtime query instead of switching on the op.
     public var traits: OpTraits { OpTraits.byCode[denseIndex] }
@@ -65,6 +68,7 @@ public enum Opcode: UInt16, Sendable, Hashable, Codable, CaseIterable, CustomStr
         case .mulPlainSum: return 19
         case .linearMap: return 20
         case .gather: return 21
+        case .mulEncodeSum: return 22
         }
     }
 
@@ -110,6 +114,8 @@ public enum ScaleRule: UInt8, Sendable, Hashable, Codable {
     case dividesByDroppedPrime
     /// Result scale = the parameters' default scale 2^log2DefaultScale (`bootstrap`, `refresh`).
     case resetsToDefault
+    /// Result scale = operand scale × the scale of the pool entries of the immediate (`mulEncodeSum`).
+    case productWithPoolEntries
     /// No result.
     case none
 }
@@ -139,6 +145,8 @@ public enum ImmediateKind: UInt8, Sendable, Hashable, Codable {
     case laneMap
     /// `linearMap`: a lane-map index and the weights' encoding scale.
     case scaledLaneMap
+    /// `mulEncodeSum`: one constant-pool index per operand.
+    case constantIndices
 }
 
 /// How many results an op defines.
@@ -275,6 +283,9 @@ public struct OpTraits: Sendable, Hashable {
                 "linearMap", [ct], ct, repeats: true, immediate: .scaledLaneMap, scale: .productWithImmediate, agree: .levelsAndScales,
                 degree: .requiresLinear, cost: .plainMultiply),
             .gather: op("gather", [ct], ct, repeats: true, immediate: .laneMap, agree: .levelsAndScales, cost: .io),
+            .mulEncodeSum: op(
+                "mulEncodeSum", [ct], ct, repeats: true, immediate: .constantIndices, scale: .productWithPoolEntries, agree: .levels,
+                cost: .plainMultiply),
             .mul: op("mul", [ct, ct], ct, scale: .product, agree: .levels, degree: .tensor, cost: .tensorMultiply),
             .relinearize: op("relinearize", [ct], ct, key: .relinearization, degree: .relinearizes, cost: .keySwitch),
             .rescale: op("rescale", [ct], ct, level: .consumesOne, scale: .dividesByDroppedPrime, cost: .rescale),

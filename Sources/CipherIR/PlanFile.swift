@@ -313,6 +313,7 @@ public enum PlanFile {
             case .scaledLaneMap(let index, let scale):
                 writer.i64(index)
                 writer.f64(scale)
+            case .constantIndices(let indices): writer.i64Array(indices)
             }
         }
         return writer.bytes
@@ -665,6 +666,7 @@ public enum PlanFile {
             case .refresh: immediate = .refresh(function: try reader.string("function name"), level: try reader.i64("target level"))
             case .laneMap: immediate = .laneMap(try reader.i64("lane map index"))
             case .scaledLaneMap: immediate = .scaledLaneMap(index: try reader.i64("lane map index"), scale: try reader.f64("weight scale"))
+            case .constantIndices: immediate = .constantIndices(try reader.i64Array("constant indices"))
             }
             let instruction = Instruction(opcode, operands: operands, immediate: immediate, results: results)
             guard results.count == instruction.expectedResultCount else {

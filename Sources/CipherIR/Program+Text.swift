@@ -89,6 +89,7 @@ extension Program: CustomStringConvertible {
         case .refresh(let function, let level): line += " function=\(quoted(function)) level=\(level)"
         case .laneMap(let index): line += " map=#\(index)"
         case .scaledLaneMap(let index, let scale): line += " map=#\(index) scale=\(formatScale(scale))"
+        case .constantIndices(let indices): line += " constants=[" + indices.map { "@\($0)" }.joined(separator: ", ") + "]"
         }
         let resultTypes = instruction.results.map { types[$0] }
         if let kind = traits.resultKind, resultTypes.contains(where: { !$0.isUnknown }) {

@@ -807,6 +807,21 @@ struct TextParser {
             let function = try string()
             try expectAttribute("level")
             instruction.immediate = .refresh(function: function, level: try integer())
+        case .constantIndices:
+            try expectAttribute("constants")
+            try expect("[")
+            var indices: [Int] = []
+            if !(try accept("]")) {
+                repeat {
+                    guard case .constantReference(let index) = current.kind else {
+                        throw failure("expected a constant-pool reference such as @0 but found \(current.spelling)")
+                    }
+                    try advance()
+                    indices.append(index)
+                } while try accept(",")
+                try expect("]")
+            }
+            instruction.immediate = .constantIndices(indices)
         case .laneMap, .scaledLaneMap:
             try expectAttribute("map")
             guard case .bindingIndex(let index) = current.kind else { throw failure("expected a lane map such as #0 but found \(current.spelling)") }

@@ -535,6 +535,39 @@ struct Verifier {
                 error(.immediate, index, "refresh needs a function name such as \"relu\"")
             }
             checkLevel(target, what: "\(name) target", index)
+        case .constantIndices(let indices):
+            guard indices.count == instruction.operands.count else {
+                error(.immediate, index, "\(name) lists \(indices.count) constants for \(instruction.operands.count) operands; give one per operand")
+                return result
+            }
+            if let bad = indices.first(where: { !(0..<program.constants.count).contains($0) }) {
+                error(.immediate, index, "constant @\(bad) does not exist; the pool has \(program.constants.count) entries")
+                return result
+            }
+            var productScale: Double? = nil
+            for (position, (operand, constant)) in zip(operands, indices).enumerated() {
+                let entry = program.constants[constant]
+                if let level = operand.type.level {
+                    if let first = operands[0].type.level, level != first {
+                        error(.levelMismatch, index, "\(name) operands are at levels \(first) and \(level); bring them to one level")
+                        break
+                    }
+                    if entry.level < level {
+                        error(.levelMismatch, index, "\(name) constant @\(constant) is encoded at level \(entry.level), below its operand's \(level)")
+                        break
+                    }
+                }
+                if let slots = operand.type.slots, slots != entry.length {
+                    error(.slotMismatch, index, "\(name) constant @\(constant) has \(entry.length) slots but operand \(position) has \(slots)")
+                    break
+                }
+                guard let scale = operand.type.scale else { continue }
+                if let productScale, !scalesAgree(productScale, scale * entry.scale) {
+                    error(.scaleMismatch, index, "\(name) products have different scales (\(formatScale(productScale)) and \(formatScale(scale * entry.scale)) at operand \(position)); encode the constants so the products share one scale")
+                    break
+                }
+                productScale = productScale ?? scale * entry.scale
+            }
         case .laneMap(let mapIndex), .scaledLaneMap(let mapIndex, _):
             guard (0..<program.laneMaps.count).contains(mapIndex) else {
                 error(.immediate, index, "\(name) uses lane map #\(mapIndex) but the program has \(program.laneMaps.count)")
@@ -586,6 +619,11 @@ struct Verifier {
             }
         case .resetsToDefault:
             result.scale = parameters?.defaultScale
+        case .productWithPoolEntries:
+            if let scale, case .constantIndices(let indices) = instruction.immediate, let first = indices.first,
+               (0..<program.constants.count).contains(first) {
+                result.scale = scale * program.constants[first].scale
+            }
         case .fromSource, .none:
             break
         }

@@ -6,7 +6,8 @@ public enum CipherPipeline {
     /// - dead values first, so nothing unused costs a level or a key;
     /// - depth is measured on the unleveled program with a probe chain, then parameters are chosen for it;
     /// - leveling needs the chosen primes (it encodes plaintexts at the prime they are dropped by);
-    /// - plaintexts used far apart are re-encoded just in time rather than held;
+    /// - plaintexts used far apart are re-encoded just in time rather than held, and those read once are encoded
+    ///   inside the instruction that reads them (`mulEncodeSum`) under a DRAM budget;
     /// - keys last, from the instructions that remain; then every fact goes into the type table;
     /// - memory planning needs every value's size (its level) and the final instruction order.
     public static let standard: [any CipherPass] = [
@@ -15,6 +16,7 @@ public enum CipherPipeline {
         SelectParameters(),
         InsertRescalesAndLevels(),
         RematerializeConstants(),
+        ChooseConstantEncoding(),
         SelectKeys(),
         AnnotateTypes(),
         PlanMemory(),

@@ -42,6 +42,9 @@ public protocol Backend: AnyObject {
     /// Client-aided refresh: the key holder decrypts, applies `function` slot-wise, re-encrypts at
     /// `level` with the default scale. `instruction` is for error messages.
     func refresh(_ a: Cipher, function: RefreshFunction, level: Int, instruction: Int) throws -> Cipher
+    /// Σ_i c_i ⊙ encode(constants[i]) for `mulEncodeSum` (every c_i at one level, the products at one scale); the
+    /// plaintexts are encoded just in time and need not be kept. The default encodes through `constant`.
+    func multiplyEncodeSum(_ ciphertexts: [Cipher], constants: [(entry: ConstantEntry, index: Int)]) throws -> Cipher
     /// `linearMap`: result lane j = Σ_i w_ji · input(i) + bias_j with the weights encoded at `scale`, handed to `output`
     /// in lane order. The default multiplies and adds term by term.
     func linearMap(_ map: LaneMap, scale: Double, input: (Int) throws -> Cipher, output: (Cipher) throws -> Void) throws
@@ -68,6 +71,10 @@ extension Backend {
 }
 
 extension Backend {
+    public func multiplyEncodeSum(_ ciphertexts: [Cipher], constants: [(entry: ConstantEntry, index: Int)]) throws -> Cipher {
+        try multiplyPlainSum(zip(ciphertexts, constants).map { ($0, try constant($1.entry, index: $1.index)) })
+    }
+
     public func linearMap(_ map: LaneMap, scale: Double, input: (Int) throws -> Cipher, output: (Cipher) throws -> Void) throws {
         for lane in 0..<map.outputLanes {
             var sum: Cipher? = nil

@@ -147,6 +147,26 @@ public final class CKKSBackend: Backend {
         })
     }
 
+    /// Σ c_i ⊙ encode(pool entry k_i) with the plaintexts encoded here, `MemoryPlanner.encodeChunk` at a time and
+    /// never cached: the just-in-time form keeps at most a chunk of plaintexts in memory.
+    public func multiplyEncodeSum(_ ciphertexts: [Ciphertext], constants: [(entry: ConstantEntry, index: Int)]) throws -> Ciphertext {
+        var sum: Ciphertext? = nil
+        var start = 0
+        while start < ciphertexts.count {
+            let end = min(start + MemoryPlanner.encodeChunk, ciphertexts.count)
+            let pairs = try (start..<end).map { i -> (Ciphertext, Plaintext) in
+                let a = ciphertexts[i], entry = constants[i].entry
+                let scale = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: entry.scale)
+                return (a, try encode(entry.values, level: a.level, scale: scale))
+            }
+            let part = try evaluator.multiplyAccumulate(pairs)
+            sum = try sum.map { try evaluator.adding($0, part) } ?? part
+            start = end
+        }
+        guard let sum else { throw RuntimeError.instructionFailed(instruction: -1, opcode: "mulEncodeSum", reason: "no operands") }
+        return sum
+    }
+
     /// The product with `value` encoded so that it rescales onto the schedule (`ScaleSchedule.multiplierScale`).
     public func multiplyConstant(_ a: Ciphertext, _ value: Double, scale: Double) throws -> Ciphertext {
         let exact = schedule.multiplierScale(operandScale: a.scale, level: a.level, requested: scale)

@@ -154,6 +154,8 @@ public final class CostModelBackend: Backend {
         case .refresh: return ms("refresh") * degree * logN / (referenceDegree * referenceLogN)
         // Per term (see `linearMap(_:scale:input:output:)`); gather only copies.
         case .linearMap: return linear("mul_plain", level: level) + linear("add", level: level)
+        case .mulEncodeSum:
+            return Double(steps) * (transform("encode", level: level) + linear("mul_plain", level: level)) + Double(max(steps - 1, 0)) * linear("add", level: level)
         case .gather: return 0
         }
     }
@@ -163,6 +165,14 @@ public final class CostModelBackend: Backend {
         milliseconds += value
         millisecondsByOp[opcode, default: 0] += value
         countByOp[opcode, default: 0] += 1
+    }
+
+    public func multiplyEncodeSum(_ ciphertexts: [CostValue], constants: [(entry: ConstantEntry, index: Int)]) throws -> CostValue {
+        guard let a = ciphertexts.first, let first = constants.first else {
+            throw RuntimeError.instructionFailed(instruction: -1, opcode: "mulEncodeSum", reason: "no operands")
+        }
+        charge(.mulEncodeSum, level: a.level, steps: ciphertexts.count)
+        return CostValue(level: a.level, degree: 1, scale: a.scale * first.entry.scale)
     }
 
     /// A `linearMap` costs a scalar multiply per term and an add per term beyond each lane's first, counted from the

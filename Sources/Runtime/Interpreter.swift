@@ -84,6 +84,12 @@ public final class Interpreter<B: Backend> {
         schedule = try MemorySchedule.decode(program.memoryPlan, for: program)
     }
 
+    /// The pool entries of a `mulEncodeSum`, with their indices.
+    func encodeConstants(_ instruction: Instruction) -> [(entry: ConstantEntry, index: Int)] {
+        guard case .constantIndices(let indices) = instruction.immediate else { return [] }
+        return indices.map { (program.constants[$0], $0) }
+    }
+
     /// Bytes before the first lane of a stored lane value (lane byte count, lane stride, padding to 64).
     static var laneHeaderBytes: Int { 64 }
 
@@ -262,6 +268,8 @@ public final class Interpreter<B: Backend> {
                             for pair in stride(from: 0, to: ops.count, by: 2) { pairs.append((try lane(ops[pair], j, index), try plain(ops[pair + 1], index))) }
                             value = try backend.multiplyPlainSum(pairs)
                         case .mulConst: value = try backend.multiplyConstant(a, instruction.scalar!, scale: instruction.scalarScale!)
+                        case .mulEncodeSum:
+                            value = try backend.multiplyEncodeSum(try ops.map { try lane($0, j, index) }, constants: encodeConstants(instruction))
                         case .mul: value = try backend.multiply(a, try lane(ops[1], j, index))
                         case .relinearize: value = try backend.relinearize(a)
                         case .rescale: value = try backend.rescale(a)
@@ -419,6 +427,8 @@ public final class Interpreter<B: Backend> {
                     let function = try RefreshFunction(name: instruction.functionName!)
                     try put(instruction.result, try backend.refresh(
                         try cipher(ops[0], index), function: function, level: instruction.targetLevel!, instruction: index))
+                case .mulEncodeSum:
+                    try put(instruction.result, try backend.multiplyEncodeSum(try ops.map { try cipher($0, index) }, constants: encodeConstants(instruction)))
                 case .linearMap, .gather:
                     try runLanes(instruction, index)
                 }

@@ -55,6 +55,7 @@ func planDot(_ program: Program) -> String {
         case .targetLevel(let level): label += " → \(level)"
         case .refresh(let function, let level): label += " \(function) → \(level)"
         case .laneMap(let k), .scaledLaneMap(let k, _): label += " #\(k)"
+        case .constantIndices(let indices): label += " \(indices.map { "@\($0)" })"
         case .none: break
         }
         let shape = instruction.opcode.traits.costClass == .keySwitch || instruction.opcode.traits.costClass == .hoistedKeySwitch

@@ -174,6 +174,10 @@ enum PlainEvaluator {
             case .mulPlainSum:
                 result = stride(from: 0, to: instruction.operands.count, by: 2).map { zip(operand($0), operand($0 + 1)).map(*) }
                     .reduce(into: [Double](repeating: 0, count: operand(0).count)) { sum, product in for s in sum.indices { sum[s] += product[s] } }
+            case .mulEncodeSum:
+                guard case .constantIndices(let indices) = instruction.immediate else { throw LaneOpsNotEvaluated() }
+                result = indices.enumerated().map { zip(operand($0.offset), program.constants[$0.element].values).map(*) }
+                    .reduce(into: [Double](repeating: 0, count: operand(0).count)) { sum, product in for s in sum.indices { sum[s] += product[s] } }
             case .negate: result = operand(0).map { -$0 }
             case .addConst: result = operand(0).map { $0 + instruction.scalar! }
             case .mulConst: result = operand(0).map { $0 * instruction.scalar! }

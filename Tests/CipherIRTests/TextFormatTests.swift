@@ -104,7 +104,8 @@ import Testing
         let mixed = program.emitOne(.linearMap, [gathered], .scaledLaneMap(index: 1, scale: 0x1p40))
         let convolved = program.emitOne(.linearMap, [lanes], .scaledLaneMap(index: 2, scale: 0x1p40))
         #expect(program.lanes(of: gathered) == 2 && program.lanes(of: mixed) == 2 && program.lanes(of: convolved) == 2)
-        _ = (mp, mc, refreshed, sum)
+        let encoded = program.emitOne(.mulEncodeSum, [ac, x], .constantIndices([0, 1]))
+        _ = (mp, mc, refreshed, sum, encoded)
         program.emit(.output, [refreshed], .binding(index: 0, ciphertext: 0))
         #expect(Set(program.instructions.map(\.opcode)) == Set(Opcode.allCases))
         let text = program.text
@@ -113,6 +114,7 @@ import Testing
         #expect(parsed.text == text)
         #expect(text.contains("%16, %17 = rotateHoisted %15 steps=[2, 3] : ct<level=1>, ct\n"))
         #expect(text.contains("%9 = mulPlainSum %6, %1, %0, %8\n"))
+        #expect(text.contains(" = mulEncodeSum %6, %0 constants=[@0, @1]\n"))
         #expect(text.contains("constant @1 level=4 scale=2^40 length=16 rotate=3 grids=[grid(2, 4, 3, 1, starts=[0, 8], values=[0.25, -0.0015]), grid(1, 0, 1, 0, starts=[15], values=[2.0])]"))
         #expect(text.contains("input \"in \\\"quoted\\\"\\n\\u{1}é\""))
         #expect(text.contains("scale=1099511627689.0"))

@@ -127,11 +127,11 @@ import Testing
         // Codes are part of the file format: pin them.
         #expect(Opcode.allCases.map(\.rawValue) == [
             0x0001, 0x0002, 0x0003, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104, 0x0200, 0x0201, 0x0202, 0x0203,
-            0x0300, 0x0301, 0x0400, 0x0401, 0x0402, 0x0500, 0x0501, 0x0204, 0x0205, 0x0206,
+            0x0300, 0x0301, 0x0400, 0x0401, 0x0402, 0x0500, 0x0501, 0x0204, 0x0205, 0x0206, 0x0207,
         ])
         #expect(Opcode.mulPlainSum.traits.repeatsOperands && Opcode.mulPlainSum.traits.acceptsOperandCount(6))
         #expect(!Opcode.mulPlainSum.traits.acceptsOperandCount(3) && !Opcode.mulPlainSum.traits.acceptsOperandCount(0))
-        #expect(Opcode.allCases.filter { $0.traits.repeatsOperands } == [.mulPlainSum, .linearMap, .gather])
+        #expect(Opcode.allCases.filter { $0.traits.repeatsOperands } == [.mulPlainSum, .linearMap, .gather, .mulEncodeSum])
         #expect(Opcode.linearMap.traits.acceptsOperandCount(1) && Opcode.gather.traits.acceptsOperandCount(3))
     }
 }

@@ -224,6 +224,8 @@ struct Leveler {
             let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: levelOf(a))
             let immediate = Immediate.scaledScalar(value: instruction.scalar ?? 0, scale: encodeScale)
             define(instruction.result, emit(op, [a], immediate, slots: resultSlots, level: levelOf(a), scale: scaleOf(a) * encodeScale))
+        case .mulEncodeSum:
+            throw CompilerError.levelingFailed(instruction: index, detail: "mulEncodeSum is made after leveling (by choose-constant-encoding); lower to mulPlainSum")
         case .linearMap, .gather:
             // Every operand settled (for a weighted map) and brought to one level and scale.
             var operands = try instruction.operands.map { try mapped($0, instruction: index) }

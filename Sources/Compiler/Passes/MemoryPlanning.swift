@@ -53,6 +53,60 @@ public struct RematerializeConstants: CipherPass {
     }
 }
 
+/// Under `--dram-budget`, chooses per constant between a pre-encoded plaintext value (the `constant` instruction, its
+/// plaintext alive in DRAM until its last use) and encoding just in time inside the instruction that uses it
+/// (`mulEncodeSum`, which encodes a few plaintexts at a time and keeps none). The cost model: a constant read once costs
+/// one encoding either way, so just in time is never slower and needs no DRAM between uses, and is chosen; a constant
+/// read several times stays pre-encoded, since each further use would cost another encoding
+/// (`RematerializeConstants` already split uses far apart). A `mulPlainSum` or `mulPlain` whose plaintexts are all
+/// read once becomes a `mulEncodeSum`.
+public struct ChooseConstantEncoding: CipherPass {
+    public init() {}
+    public var name: String { "choose-constant-encoding" }
+
+    public func run(_ program: inout Program, state: CompilationState) throws {
+        guard state.options.dramBudget != nil else { return }
+        var pool: [ValueID: Int] = [:]
+        var uses: [ValueID: Int] = [:]
+        for instruction in program.instructions {
+            if instruction.opcode == .constant, let index = instruction.constantIndex { pool[instruction.result] = index }
+            for operand in instruction.operands where pool[operand] != nil { uses[operand, default: 0] += 1 }
+        }
+        func justInTime(_ instruction: Instruction) -> Bool {
+            guard instruction.opcode == .mulPlainSum || instruction.opcode == .mulPlain else { return false }
+            return stride(from: 1, to: instruction.operands.count, by: 2).allSatisfy { uses[instruction.operands[$0]] == 1 }
+        }
+        let chosen = program.instructions.filter(justInTime)
+        guard !chosen.isEmpty else { return }
+        var dropped = Set<ValueID>()
+        for instruction in chosen { for position in stride(from: 1, to: instruction.operands.count, by: 2) { dropped.insert(instruction.operands[position]) } }
+        var out = Program(parameters: program.parameters, keys: program.keys, inputs: program.inputs, outputs: program.outputs,
+                          constants: program.constants, laneMaps: program.laneMaps, memoryPlan: program.memoryPlan)
+        var map: [ValueID: ValueID] = [:]
+        func mapped(_ old: ValueID) throws -> ValueID {
+            guard let new = map[old] else {
+                throw CompilerError.levelingFailed(instruction: out.instructions.count, detail: "\(old) is used before its definition")
+            }
+            return new
+        }
+        for instruction in program.instructions {
+            if instruction.opcode == .constant && dropped.contains(instruction.result) { continue }
+            let types = instruction.results.map { program.types[$0] }
+            let results: [ValueID]
+            if justInTime(instruction) {
+                let ciphertexts = try stride(from: 0, to: instruction.operands.count, by: 2).map { try mapped(instruction.operands[$0]) }
+                let indices = stride(from: 1, to: instruction.operands.count, by: 2).map { pool[instruction.operands[$0]]! }
+                results = out.emit(.mulEncodeSum, ciphertexts, .constantIndices(indices), types: types)
+            } else {
+                results = out.emit(instruction.opcode, try instruction.operands.map(mapped), instruction.immediate, types: types)
+            }
+            for (old, new) in zip(instruction.results, results) { map[old] = new }
+        }
+        state.report.append("constants: \(dropped.count) plaintexts read once are encoded just in time inside \(chosen.count) mulEncodeSum instructions; \(uses.values.filter { $0 > 1 }.count) read more than once stay pre-encoded")
+        program = out
+    }
+}
+
 /// Records the memory schedule for `--dram-budget` (or, without a budget, the frees and the peak) in the plan.
 public struct PlanMemory: CipherPass {
     public init() {}

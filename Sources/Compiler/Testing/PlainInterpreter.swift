@@ -180,6 +180,16 @@ public struct PlainInterpreter {
                     for s in sum.indices { sum[s] += a[s] * b[s] }
                 }
                 result = sum
+            case .mulEncodeSum:
+                guard case .constantIndices(let indices) = instruction.immediate, indices.count == instruction.operands.count,
+                      indices.allSatisfy({ $0 >= 0 && $0 < program.constants.count })
+                else { throw PlainInterpreterError.badImmediate(instruction: index, "constant indices out of range") }
+                var sum = [Double](repeating: 0, count: try operand(0).count)
+                for (position, constant) in indices.enumerated() {
+                    let a = try operand(position), b = program.constants[constant].values
+                    for s in sum.indices { sum[s] += a[s] * b[s % b.count] }
+                }
+                result = sum
             case .negate: result = try operand(0).map { -$0 }
             case .addConst:
                 let c = instruction.scalar ?? 0
