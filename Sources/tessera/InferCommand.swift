@@ -137,8 +137,20 @@ struct Infer: ParsableCommand {
         progress?.finish()
 
         let first = program.outputs[0]
-        let outputShape = [images] + Array(first.shape.dropFirst())
+        // One run: the plan's own output shape. Several runs of `chunk` images: the runs stacked along the batch
+        // dimension when the output keeps it in dimension 0, else along a new leading dimension.
+        let outputShape: [Int]
+        if runs == 1 {
+            outputShape = first.shape
+        } else if first.shape.first == chunk {
+            outputShape = [images] + Array(first.shape.dropFirst())
+        } else {
+            outputShape = [runs] + first.shape
+        }
         let encrypted = outputs[0]
+        guard outputShape.reduce(1, *) == encrypted.count else {
+            throw CommandError("the plan's output '\(first.name)' \(first.shape) gave \(encrypted.count) values over \(runs) run(s), which do not form \(outputShape)")
+        }
         if let output {
             try NPY.write(Tensor(shape: outputShape, floats: encrypted.map(Float.init)), to: output)
             print("wrote \(output): \(first.name) \(outputShape)")

@@ -214,3 +214,21 @@ func readFloat32NPY(_ path: String) throws -> (shape: [Int], values: [Float]) {
         #expect(dot.stdout.hasPrefix("digraph"))
     }
 }
+
+@Suite struct InferCommandTests {
+    /// A model whose output does not keep the batch in dimension 0 (MatMul to [3, 2] for one image) writes its own
+    /// output shape, in both layouts (regression: the batch was prepended and the write crashed).
+    @Test(arguments: ["batch", "spatial"])
+    func outputShapeIsThePlans(layout: String) throws {
+        let directory = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("y.npy")
+        let result = try CLI.run(["infer", CLI.fixture("matmul.onnx"), "--input", CLI.fixture("matmul.input.npy"), "-o", output.path,
+                                  "--backend", "simulate", "--layout", layout, "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("y [3, 2]"), "\(result.stdout)")
+        // The .npy header names the shape.
+        let header = String(decoding: try Data(contentsOf: output).prefix(128), as: UTF8.self)
+        #expect(header.contains("(3, 2)"), "\(header)")
+    }
+}
