@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "PersistentMemory", dependencies: ["CPmem2"], linkerSettings: [.linkedLibrary("pmem2")]),
         .target(
             name: "Compiler",
-            dependencies: ["TensorIR", "CipherIR", "PolyApprox"],
+            dependencies: ["TensorIR", "CipherIR", "PolyApprox", "CKKS"],
             swiftSettings: fastMath
         ),
         .target(

@@ -167,6 +167,15 @@ public enum PlanFile {
         writer.f64(parameters.errorStandardDeviation)
         writer.i64(parameters.log2DefaultScale)
         writer.string(parameters.securityPreset)
+        if let b = parameters.bootstrapping {
+            writer.u8(1)
+            for field in [b.coeffsToSlotsLevels, b.slotsToCoeffsLevels, b.evalModLevels, b.sineRange, b.cosineDegree, b.doubleAngles, b.outputLevel] {
+                writer.i64(field)
+            }
+            writer.f64(b.messageRatioLog2)
+        } else {
+            writer.u8(0)
+        }
         return writer.bytes
     }
 
@@ -473,10 +482,24 @@ public enum PlanFile {
         let errorStandardDeviation = try reader.f64("error standard deviation")
         let log2DefaultScale = try reader.i64("log2 default scale")
         let securityPreset = try reader.string("security preset")
-        try finish(reader)
-        return PlanParameters(
+        var parameters = PlanParameters(
             logN: logN, qBits: qBits, pBits: pBits, dnum: dnum, secret: secret, errorStandardDeviation: errorStandardDeviation,
             log2DefaultScale: log2DefaultScale, securityPreset: securityPreset)
+        switch try reader.u8("bootstrapping flag") {
+        case 0: break
+        case 1:
+            var fields: [Int] = []
+            for name in ["CoeffToSlot levels", "SlotToCoeff levels", "EvalMod levels", "sine range", "cosine degree", "double angles", "output level"] {
+                fields.append(try reader.i64(name))
+            }
+            parameters.bootstrapping = PlanBootstrapping(
+                coeffsToSlotsLevels: fields[0], slotsToCoeffsLevels: fields[1], evalModLevels: fields[2], sineRange: fields[3],
+                cosineDegree: fields[4], doubleAngles: fields[5], messageRatioLog2: try reader.f64("message ratio"), outputLevel: fields[6])
+        case let flag:
+            throw reader.malformed("bootstrapping flag is \(flag); expected 0 or 1")
+        }
+        try finish(reader)
+        return parameters
     }
 
     static func decodeKeys(_ reader: inout ByteReader) throws -> KeyRequirements {

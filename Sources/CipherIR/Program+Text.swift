@@ -22,6 +22,11 @@ extension Program: CustomStringConvertible {
             out += "  errorStdDev=\(formatDouble(parameters.errorStandardDeviation))\n"
             out += "  log2DefaultScale=\(parameters.log2DefaultScale)\n"
             out += "  security=\(quoted(parameters.securityPreset))\n"
+            if let b = parameters.bootstrapping {
+                out += "  bootstrapping=(coeffsToSlots=\(b.coeffsToSlotsLevels), evalMod=\(b.evalModLevels), slotsToCoeffs=\(b.slotsToCoeffsLevels), "
+                    + "sineRange=\(b.sineRange), cosineDegree=\(b.cosineDegree), doubleAngles=\(b.doubleAngles), "
+                    + "messageRatioLog2=\(formatDouble(b.messageRatioLog2)), outputLevel=\(b.outputLevel))\n"
+            }
             out += "}\n"
         }
         out += "\nkeys {\n"

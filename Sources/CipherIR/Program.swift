@@ -24,6 +24,8 @@ public struct PlanParameters: Sendable, Hashable, Codable {
     public var log2DefaultScale: Int
     /// Name of the security preset the runtime validates against (e.g. "HE-128-classic").
     public var securityPreset: String
+    /// How `bootstrap` is carried out, for a chain laid out for it (nil: the plan cannot bootstrap).
+    public var bootstrapping: PlanBootstrapping?
 
     public init(
         logN: Int, qBits: [Int], pBits: [Int], dnum: Int = 1, secret: SecretDistribution = .uniformTernary,
@@ -39,8 +41,11 @@ public struct PlanParameters: Sendable, Hashable, Codable {
         self.securityPreset = securityPreset
     }
 
-    /// The highest level (fresh ciphertexts): `qBits.count - 1`.
+    /// The highest level of the chain: `qBits.count - 1`.
     public var maxLevel: Int { qBits.count - 1 }
+    /// The highest level the program's own ops use: inputs are encrypted and bootstraps land there. The chain's top
+    /// without bootstrapping; below the primes bootstrapping spends with it.
+    public var applicationTopLevel: Int { bootstrapping?.outputLevel ?? maxLevel }
     /// N/2, the most slots a ciphertext can pack.
     public var maxSlots: Int { logN >= 1 && logN < 62 ? 1 << (logN - 1) : 0 }
     /// 2^log2DefaultScale.
@@ -51,6 +56,38 @@ public struct PlanParameters: Sendable, Hashable, Codable {
     }
     /// log2 of the nominal modulus at `level`: Σ qBits[0...level].
     public func log2Modulus(atLevel level: Int) -> Int { qBits[0...level].reduce(0, +) }
+}
+
+/// The bootstrapping circuit a plan's `bootstrap` instructions use (mirrors the CKKS library's
+/// `BootstrapConfiguration`; the chain's top `levelsConsumed` primes are bootstrapping's).
+public struct PlanBootstrapping: Sendable, Hashable, Codable {
+    public var coeffsToSlotsLevels: Int
+    public var slotsToCoeffsLevels: Int
+    /// EvalMod's levels (cosine and double angles).
+    public var evalModLevels: Int
+    /// K: the range of the cosine approximation.
+    public var sineRange: Int
+    public var cosineDegree: Int
+    public var doubleAngles: Int
+    /// log2(q_0/Δ') of the message before ModRaise.
+    public var messageRatioLog2: Double
+    /// Level of every bootstrapped ciphertext (L − levels consumed).
+    public var outputLevel: Int
+
+    public init(coeffsToSlotsLevels: Int, slotsToCoeffsLevels: Int, evalModLevels: Int, sineRange: Int, cosineDegree: Int,
+                doubleAngles: Int, messageRatioLog2: Double, outputLevel: Int) {
+        self.coeffsToSlotsLevels = coeffsToSlotsLevels
+        self.slotsToCoeffsLevels = slotsToCoeffsLevels
+        self.evalModLevels = evalModLevels
+        self.sineRange = sineRange
+        self.cosineDegree = cosineDegree
+        self.doubleAngles = doubleAngles
+        self.messageRatioLog2 = messageRatioLog2
+        self.outputLevel = outputLevel
+    }
+
+    /// Levels one bootstrap consumes from the top of the chain.
+    public var levelsConsumed: Int { coeffsToSlotsLevels + evalModLevels + slotsToCoeffsLevels }
 }
 
 /// The evaluation keys a program needs on the server.

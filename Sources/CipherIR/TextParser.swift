@@ -472,8 +472,26 @@ struct TextParser {
             case "errorStdDev": parameters.errorStandardDeviation = try double()
             case "log2DefaultScale": log2DefaultScale = try integer()
             case "security": parameters.securityPreset = try string()
+            case "bootstrapping":
+                try expect("(")
+                var fields: [String: Double] = [:]
+                let names = ["coeffsToSlots", "evalMod", "slotsToCoeffs", "sineRange", "cosineDegree", "doubleAngles", "messageRatioLog2", "outputLevel"]
+                repeat {
+                    guard let (field, fieldToken) = try attributeName(), names.contains(field), fields[field] == nil else {
+                        throw failure("bootstrapping=(…) takes each of \(names.joined(separator: ", ")) once")
+                    }
+                    fields[field] = field == "messageRatioLog2" ? try double() : Double(try integer())
+                    _ = fieldToken
+                } while try accept(",")
+                try expect(")")
+                guard names.allSatisfy({ fields[$0] != nil }) else { throw failure("bootstrapping=(…) needs \(names.joined(separator: ", "))", at: token) }
+                func int(_ name: String) -> Int { Int(fields[name]!) }
+                parameters.bootstrapping = PlanBootstrapping(
+                    coeffsToSlotsLevels: int("coeffsToSlots"), slotsToCoeffsLevels: int("slotsToCoeffs"), evalModLevels: int("evalMod"),
+                    sineRange: int("sineRange"), cosineDegree: int("cosineDegree"), doubleAngles: int("doubleAngles"),
+                    messageRatioLog2: fields["messageRatioLog2"]!, outputLevel: int("outputLevel"))
             default:
-                throw failure("unknown params field '\(name)'; expected logN, qBits, pBits, dnum, secret, errorStdDev, log2DefaultScale or security", at: token)
+                throw failure("unknown params field '\(name)'; expected logN, qBits, pBits, dnum, secret, errorStdDev, log2DefaultScale, security or bootstrapping", at: token)
             }
         }
         guard let logN, let qBits, let pBits, let log2DefaultScale else {

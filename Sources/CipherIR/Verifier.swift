@@ -122,6 +122,14 @@ struct Verifier {
         if !(1...200).contains(parameters.log2DefaultScale) {
             error(.parameters, nil, "log2DefaultScale \(parameters.log2DefaultScale) is outside 1…200")
         }
+        if let b = parameters.bootstrapping {
+            let counts = [b.coeffsToSlotsLevels, b.slotsToCoeffsLevels, b.evalModLevels, b.sineRange, b.cosineDegree]
+            if counts.contains(where: { $0 < 1 }) || b.doubleAngles < 0 || !(b.messageRatioLog2.isFinite && b.messageRatioLog2 > 0) {
+                error(.parameters, nil, "bootstrapping settings \(b) need positive level counts, range, degree and ratio")
+            } else if b.outputLevel != parameters.maxLevel - b.levelsConsumed || b.outputLevel < 1 {
+                error(.parameters, nil, "bootstrapping consumes \(b.levelsConsumed) of the \(parameters.maxLevel + 1) primes, so it lands at level \(parameters.maxLevel - b.levelsConsumed), not \(b.outputLevel); it must leave at least one level")
+            }
+        }
     }
 
     mutating func checkKeys() {
@@ -533,6 +541,15 @@ struct Verifier {
         case .targetLevel(let target), .refresh(_, let target):
             if case .refresh(let function, _) = instruction.immediate, function.isEmpty {
                 error(.immediate, index, "refresh needs a function name such as \"relu\"")
+            }
+            if instruction.opcode == .bootstrap, let parameters {
+                if let b = parameters.bootstrapping {
+                    if target != b.outputLevel {
+                        error(.levelOutOfRange, index, "bootstrap to level \(target): the plan's bootstrapping lands at level \(b.outputLevel)")
+                    }
+                } else {
+                    error(.parameters, index, "bootstrap needs parameters laid out for bootstrapping (params bootstrapping=(…)); compile with bootstrapping or use refresh")
+                }
             }
             checkLevel(target, what: "\(name) target", index)
         case .constantIndices(let indices):

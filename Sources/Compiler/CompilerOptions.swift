@@ -17,6 +17,17 @@ public enum ActivationMode: String, Sendable, CaseIterable {
     case client
 }
 
+/// How the leveling pass places `bootstrap` instructions (with parameters laid out for bootstrapping).
+public enum BootstrapPlacement: String, Sendable, CaseIterable {
+    /// Before a polynomial activation whose depth the remaining levels cannot hold, bootstrap its input once (one
+    /// bootstrap per activation input instead of one per intermediate power); elsewhere as `naive`.
+    case optimized
+    /// Bootstrap an operand whenever it has no level left for a product.
+    case naive
+    /// Never bootstrap: a program too deep for the chain is refused.
+    case none
+}
+
 /// Which security the parameter selection targets.
 public enum SecurityChoice: Sendable, Equatable {
     /// 128-bit classical security (HE standard table).
@@ -55,6 +66,12 @@ public struct CompilerOptions: Sendable {
     public var scaleBits: Int = 40
     /// Bit size of q_0 (the last prime; headroom for the output's magnitude: 2^(q0Bits − scaleBits)).
     public var firstPrimeBits: Int = 60
+    /// Where bootstraps go when the program is deeper than a modulus chain without them.
+    public var bootstrapPlacement: BootstrapPlacement = .optimized
+    /// Application levels (primes below bootstrapping's) of the insecure bootstrappable test rings.
+    public var insecureBootstrapLevels = 4
+    /// Insecure rings chain up to this many levels; deeper programs get a bootstrappable test ring.
+    public var maximumInsecureDepth = 24
     /// DRAM budget in bytes for the memory planner (nil: no budget; the plan still records frees and the peak).
     public var dramBudget: Int? = nil
 

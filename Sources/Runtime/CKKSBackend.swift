@@ -38,6 +38,9 @@ public final class CKKSBackend: Backend {
     public var refreshHandler: RefreshHandler?
     /// Slot count of the operand of each `refresh` instruction (by instruction index).
     let refreshSlots: [Int: Int]
+    /// The plan's bootstrapping configuration and the slot count it bootstraps.
+    let planBootstrap: BootstrapConfiguration?
+    let bootstrapSlots: Int?
     private var constants: [Int: CKKSConstant] = [:]
     private var reencoded: [String: Plaintext] = [:]
     /// Encoded plaintexts are cached (by pool index, and per re-encoding) up to this many bytes for the backend's
@@ -67,6 +70,8 @@ public final class CKKSBackend: Backend {
         encoder = CKKSEncoder(parameters: parameters, executor: executor)
         schedule = ScaleSchedule(parameters: parameters)
         refreshSlots = refreshOperandSlots(program)
+        planBootstrap = program.parameters?.bootstrapConfiguration
+        bootstrapSlots = try? program.bootstrapSlots()
     }
 
     // MARK: encoding helpers
@@ -196,9 +201,39 @@ public final class CKKSBackend: Backend {
     public func rotateHoisted(_ a: Ciphertext, by steps: [Int]) throws -> [Ciphertext] { try evaluator.rotateHoisted(a, by: steps) }
     public func conjugate(_ a: Ciphertext) throws -> Ciphertext { try evaluator.conjugated(a) }
 
+    /// The plan's bootstrapping keys (`PlanSession.Keys.bootstrapKeys`); nil makes a `bootstrap` fail with a message.
+    public var bootstrapKeys: BootstrapKeys?
+    /// Bootstrappers by slot count, built on first use (their DFT diagonals are encoded once).
+    private var bootstrappers: [Int: Bootstrapper] = [:]
+    /// Bootstraps performed and their total seconds.
+    public private(set) var bootstrapCount = 0
+    public private(set) var bootstrapSeconds = 0.0
+
     public func bootstrap(_ a: Ciphertext, to level: Int) throws -> Ciphertext {
-        throw RuntimeError.unsupported(
-            "bootstrap is not implemented by the CKKS target yet (issue 7); use a client-aided refresh or a plan without bootstrapping")
+        guard let configuration = planBootstrap else {
+            throw RuntimeError.unsupported("the plan's parameters carry no bootstrapping settings; recompile it with bootstrapping")
+        }
+        guard let bootstrapKeys else {
+            throw RuntimeError.unsupported("bootstrap needs the plan's bootstrapping keys (PlanSession.generateKeys makes them); they were not given")
+        }
+        let slots = bootstrapSlots ?? parameters.slotCount
+        let bootstrapper: Bootstrapper
+        if let existing = bootstrappers[slots] {
+            bootstrapper = existing
+        } else {
+            bootstrapper = try Bootstrapper(parameters: parameters, configuration: configuration, slots: slots, keys: bootstrapKeys,
+                                            executor: evaluator.executor)
+            bootstrappers[slots] = bootstrapper
+        }
+        let began = runtimeClockSeconds()
+        var out = try bootstrapper.bootstrap(a)
+        bootstrapCount += 1
+        bootstrapSeconds += runtimeClockSeconds() - began
+        guard out.level >= level else {
+            throw RuntimeError.unsupported("bootstrapping lands at level \(out.level), below the plan's target \(level); the plan and parameters disagree")
+        }
+        if out.level > level { try evaluator.dropLevel(&out, to: level, scale: schedule.scale(atLevel: level)) }
+        return out
     }
 
     public func refresh(_ a: Ciphertext, function: RefreshFunction, level: Int, instruction: Int) throws -> Ciphertext {

@@ -27,6 +27,41 @@ extension PlanParameters {
             errorStdDev: errorStandardDeviation, defaultScaleLog2: Double(log2DefaultScale),
             securityLevel: checkSecurity ? try securityLevel() : .insecureForTestingOnly)
     }
+
+    /// The CKKS library's bootstrapping configuration for the plan's settings (nil: the plan cannot bootstrap).
+    public var bootstrapConfiguration: BootstrapConfiguration? {
+        bootstrapping.map {
+            BootstrapConfiguration(coeffsToSlotsLevels: $0.coeffsToSlotsLevels, slotsToCoeffsLevels: $0.slotsToCoeffsLevels,
+                                   sineRange: $0.sineRange, cosineDegree: $0.cosineDegree, doubleAngles: $0.doubleAngles,
+                                   messageRatioLog2: $0.messageRatioLog2)
+        }
+    }
+
+    /// The plan's settings of a bootstrappable CKKS parameter set (levels as the CKKS library lays them out).
+    public static func bootstrapping(_ configuration: BootstrapConfiguration, chainLength: Int) -> PlanBootstrapping {
+        PlanBootstrapping(
+            coeffsToSlotsLevels: configuration.coeffsToSlotsLevels, slotsToCoeffsLevels: configuration.slotsToCoeffsLevels,
+            evalModLevels: configuration.evalModDepth, sineRange: configuration.sineRange, cosineDegree: configuration.cosineDegree,
+            doubleAngles: configuration.doubleAngles, messageRatioLog2: configuration.messageRatioLog2,
+            outputLevel: chainLength - 1 - configuration.levelsConsumed)
+    }
+}
+
+extension Program {
+    /// The slot count of the values the plan bootstraps (nil: no bootstrap). Throws when they differ: one plan
+    /// bootstraps one slot count, whose rotation keys the key set holds.
+    public func bootstrapSlots() throws(RuntimeError) -> Int? {
+        var found: Int? = nil
+        for instruction in instructions where instruction.opcode == .bootstrap {
+            guard let slots = types[instruction.operands[0]].slots else { continue }
+            if let found, found != slots {
+                throw .unsupported("the plan bootstraps values of \(found) and \(slots) slots; bootstrapping keys serve one slot count")
+            }
+            found = slots
+        }
+        // One slot repeated is 2-periodic: the smallest circuit bootstrapping has.
+        return found.map { max($0, 2) }
+    }
 }
 
 extension Program {

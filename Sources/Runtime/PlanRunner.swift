@@ -10,10 +10,12 @@ public enum PlanRunner {
     public static func runCKKS(
         session: PlanSession, inputs: [[Ciphertext]], relinearizationKey: RelinearizationKey?, galoisKeys: GaloisKeys?,
         store: TieredStore = TieredStore(), threads: Int = 1, refreshSecretKey: SecretKey? = nil,
-        checkpoint: CheckpointPolicy? = nil, resume: Checkpoint? = nil, observer: ((InstructionEvent) -> Void)? = nil
+        checkpoint: CheckpointPolicy? = nil, resume: Checkpoint? = nil, bootstrapKeys: BootstrapKeys? = nil,
+        observer: ((InstructionEvent) -> Void)? = nil
     ) throws -> RunResult<Ciphertext> {
         let backend = CKKSBackend(parameters: session.parameters, program: session.program, relinearizationKey: relinearizationKey,
                                   galoisKeys: galoisKeys, threads: threads)
+        backend.bootstrapKeys = bootstrapKeys
         if let refreshSecretKey { backend.refreshHandler = backend.keyHolder(secretKey: refreshSecretKey) }
         let interpreter = try Interpreter(program: session.program, backend: backend, store: store)
         interpreter.observer = observer

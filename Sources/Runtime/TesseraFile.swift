@@ -165,18 +165,26 @@ public struct PlanSession {
         planFingerprint = program.planFingerprint
     }
 
-    /// Every key the plan needs. Throws `unsupported` for bootstrapping keys (CKKS bootstrapping is issue 7).
+    /// Every key the plan needs.
     public struct Keys {
         public var secretKey: SecretKey
         public var publicKey: PublicKey
         public var relinearizationKey: RelinearizationKey?
         public var galoisKeys: GaloisKeys?
+        /// The keys of the plan's `bootstrap` instructions (only the rotations bootstrapping performs).
+        public var bootstrapKeys: BootstrapKeys? = nil
+    }
+
+    /// The bootstrapping circuit's configuration and slot count, when the plan bootstraps.
+    public func bootstrapSetup() throws(RuntimeError) -> (configuration: BootstrapConfiguration, slots: Int)? {
+        guard program.keys.bootstrapping, let slots = try program.bootstrapSlots() else { return nil }
+        guard let configuration = program.parameters?.bootstrapConfiguration else {
+            throw .unsupported("the plan bootstraps but its parameters carry no bootstrapping settings; recompile it")
+        }
+        return (configuration, slots)
     }
 
     public func generateKeys(seed: UInt64? = nil, threads: Int = 1) throws(RuntimeError) -> Keys {
-        if program.keys.bootstrapping {
-            throw .unsupported("the plan needs bootstrapping keys, which the CKKS target does not generate yet (issue 7)")
-        }
         var generator = KeyGenerator(parameters: parameters, seed: seed, executor: ParallelExecutor(threads: threads))
         let secretKey = generator.secretKey()
         let publicKey = generator.publicKey(secretKey)
@@ -184,7 +192,16 @@ public struct PlanSession {
         let needsGalois = !program.keys.rotationSteps.isEmpty || program.keys.conjugation
         let galois = needsGalois
             ? generator.galoisKeys(secretKey, rotations: program.keys.rotationSteps, conjugation: program.keys.conjugation) : nil
-        return Keys(secretKey: secretKey, publicKey: publicKey, relinearizationKey: relinearization, galoisKeys: galois)
+        var keys = Keys(secretKey: secretKey, publicKey: publicKey, relinearizationKey: relinearization, galoisKeys: galois)
+        if let (configuration, slots) = try bootstrapSetup() {
+            do {
+                keys.bootstrapKeys = try BootstrapKeys.generate(parameters: parameters, configuration: configuration, slots: slots,
+                                                                secretKey: secretKey, keyGenerator: &generator)
+            } catch {
+                throw .invalidParameters("bootstrapping keys: \(error)")
+            }
+        }
+        return keys
     }
 
     // MARK: key files

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the speed of Tessera's building blocks.",
-        subcommands: [BenchCKKS.self]
+        subcommands: [BenchCKKS.self, BenchBootstrap.self]
     )
 }
 

@@ -8,6 +8,7 @@ import TensorIR
 
 extension PackingLayout: ExpressibleByArgument {}
 extension ActivationMode: ExpressibleByArgument {}
+extension BootstrapPlacement: ExpressibleByArgument {}
 
 /// The compiler's options, shared by `compile` and `infer`.
 struct CompilationOptions: ParsableArguments {
@@ -32,6 +33,13 @@ struct CompilationOptions: ParsableArguments {
     @Option(name: .customLong("insecure-preset"), help: "INSECURE tiny ring for tests: \(SecurityChoice.insecurePresetNames.keys.sorted().joined(separator: ", ")).")
     var insecurePreset: String?
 
+    @Option(name: .customLong("bootstrap-placement"),
+            help: "When the model is deeper than a modulus chain: optimized (bootstrap an activation's input once, before it runs out of levels), naive (bootstrap whenever a value has no level left) or none (refuse).")
+    var bootstrapPlacement: BootstrapPlacement = .optimized
+
+    @Option(name: .customLong("insecure-bootstrap-levels"), help: "Application levels of the insecure bootstrappable test ring (with --insecure-preset).")
+    var insecureBootstrapLevels: Int?
+
     @Option(name: .customLong("dram-budget"), help: "Plan memory for at most this much DRAM (e.g. 4G): values read furthest in the future are evicted to the PMem pool and prefetched back (Belady). Without it the plan only frees dead values.")
     var dramBudget: String?
 
@@ -47,6 +55,11 @@ struct CompilationOptions: ParsableArguments {
             options.defaultActivationBound = activationBound
         }
         if let insecurePreset { options.security = try SecurityChoice.insecurePreset(named: insecurePreset) }
+        options.bootstrapPlacement = bootstrapPlacement
+        if let insecureBootstrapLevels {
+            guard (1...30).contains(insecureBootstrapLevels) else { throw CommandError("--insecure-bootstrap-levels must be in 1…30") }
+            options.insecureBootstrapLevels = insecureBootstrapLevels
+        }
         if let dramBudget { options.dramBudget = try ValueStoreSetup.parseSize(dramBudget) }
         if let calibration, activations == .poly {
             let samples: Tensor

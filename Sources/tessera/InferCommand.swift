@@ -118,6 +118,7 @@ struct Infer: ParsableCommand {
                     try PlanRunner.runCKKS(session: session, inputs: ciphertexts, relinearizationKey: keys.relinearizationKey,
                                            galoisKeys: keys.galoisKeys, threads: threads,
                                            refreshSecretKey: needsKeyHolder ? keys.secretKey : nil,
+                                           bootstrapKeys: keys.bootstrapKeys,
                                            observer: { progress?.update(base + $0.index + 1) })
                 }
                 let decrypted = try timed("decrypt") { try session.decryptOutputs(result.outputs, decryptor: decryptor) }

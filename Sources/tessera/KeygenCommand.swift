@@ -29,6 +29,9 @@ struct Keygen: ParsableCommand {
     func run() throws {
         let start = monotonicSeconds()
         let session = try PlanSession(program: try loadPlan(plan))
+        if try session.bootstrapSetup() != nil {
+            throw CommandError("the plan bootstraps, and bootstrapping keys are not written to key files yet; run it with `tessera infer PLAN.tsp --input X.npy`, which makes every key in the process")
+        }
         let keys = try session.generateKeys(seed: seed, threads: threadOptions.resolved)
         try session.writeSecretKey(keys.secretKey, to: secretKey)
         try session.writeEvaluationKeys(relinearizationKey: keys.relinearizationKey, galoisKeys: keys.galoisKeys, to: evalKeys)

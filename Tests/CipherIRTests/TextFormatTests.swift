@@ -54,7 +54,12 @@ import Testing
 
     @Test func everyOpRoundTripsThroughText() throws {
         var program = Program(
-            parameters: PlanParameters(logN: 5, qBits: [60, 40, 40, 40, 40], pBits: [61, 61], dnum: 2, log2DefaultScale: 40),
+            parameters: {
+                var parameters = PlanParameters(logN: 5, qBits: [60, 40, 40, 40, 40, 56, 60, 56], pBits: [61, 61], dnum: 2, log2DefaultScale: 40)
+                parameters.bootstrapping = PlanBootstrapping(coeffsToSlotsLevels: 1, slotsToCoeffsLevels: 1, evalModLevels: 1, sineRange: 12,
+                                                             cosineDegree: 30, doubleAngles: 2, messageRatioLog2: 12.5, outputLevel: 4)
+                return parameters
+            }(),
             keys: KeyRequirements(relinearization: true, conjugation: true, bootstrapping: true, rotationSteps: [-1, 3, 2]),
             inputs: [
                 TensorBinding(name: "in \"quoted\"\n\u{1}é", shape: [2, 2], ciphertextCount: 1, slots: 16,
@@ -87,7 +92,7 @@ import Testing
         let rot = program.emitOne(.rotate, [ld], .rotationStep(-1))
         let hoisted = program.emit(.rotateHoisted, [rot], .rotationSteps([2, 3]), types: [ValueType(level: 1), .unknown])
         let conj = program.emitOne(.conjugate, [hoisted[1]])
-        let boot = program.emitOne(.bootstrap, [conj], .targetLevel(3))
+        let boot = program.emitOne(.bootstrap, [conj], .targetLevel(4))
         let refreshed = program.emitOne(.refresh, [boot], .refresh(function: "relu", level: 4))
         // Lane values and the three kinds of lane map.
         program.inputs.append(TensorBinding(name: "lanes", shape: [4, 16], ciphertextCount: 4, slots: 16))

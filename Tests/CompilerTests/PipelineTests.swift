@@ -161,7 +161,15 @@ import TensorIR
         }
         var options = CompilerOptions()
         options.layout = .batch
+        options.bootstrapPlacement = .none
         #expect(throws: CompilerError.self) { try ModelCompiler.compile(graph, options: options) }
+        // With bootstrapping allowed (the default) it compiles to the bootstrappable N = 2^16 set instead.
+        options.bootstrapPlacement = .optimized
+        let program = try ModelCompiler.compile(graph, options: options).program
+        #expect(program.parameters?.bootstrapping?.outputLevel == 9 && program.parameters?.logN == 16)
+        // 9 squarings from the input level, then 9 after each bootstrap.
+        #expect(program.opcodeHistogram()[.bootstrap] == (45 - 9) / 9)
+        #expect(program.keys.bootstrapping)
     }
 
     /// The digits-like CNN in the spatial layout: conv → x² → avgpool → flatten → linear, batch 1.

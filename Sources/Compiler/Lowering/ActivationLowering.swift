@@ -130,7 +130,8 @@ final class ActivationLowering {
     }
 
     private func lower(_ approximation: Approximation, _ inputs: [ValueID]) -> ValueID {
-        EvaluationPlanLowering(context: context).lower(approximation.plan, inputs: inputs)
+        for input in inputs { state.activationDepths[input] = max(state.activationDepths[input] ?? 0, approximation.depth) }
+        return EvaluationPlanLowering(context: context).lower(approximation.plan, inputs: inputs)
     }
 
     /// The approximation for `kind` at this node's bound, built once per (kind, bound) and reported.

@@ -11,6 +11,10 @@ public final class CompilationState {
     public var diagnostics: [CompilerDiagnostic] = []
     /// Lines for `tessera compile --report`.
     public var report: [String] = []
+    /// Depth of the polynomial activation that reads each (unleveled) value: where bootstrap placement looks ahead.
+    public var activationDepths: [ValueID: Int] = [:]
+    /// Bootstraps the leveling pass placed.
+    public var bootstrapCount = 0
 
     public init(options: CompilerOptions) {
         self.options = options

@@ -33,11 +33,22 @@ struct Leveler {
     struct LevelKey: Hashable { var value: ValueID; var level: Int }
     struct ConstantKey: Hashable { var pool: Int; var level: Int; var scaleBits: UInt64 }
 
-    init(source: Program, parameters: PlanParameters) {
+    /// Where bootstraps go (`.none` without bootstrapping parameters).
+    let placement: BootstrapPlacement
+    /// Depth of the polynomial activation reading each source value (for `.optimized` placement).
+    let activationDepths: [ValueID: Int]
+    /// Source values whose activation look-ahead was done.
+    var lookedAhead = Set<ValueID>()
+    var bootstrappedCache: [ValueID: ValueID] = [:]
+    var bootstraps = 0
+
+    init(source: Program, parameters: PlanParameters, placement: BootstrapPlacement = .none, activationDepths: [ValueID: Int] = [:]) {
         self.source = source
         self.parameters = parameters
-        self.topLevel = parameters.maxLevel
-        self.minimumLevel = parameters.maxLevel
+        self.topLevel = parameters.applicationTopLevel
+        self.minimumLevel = parameters.applicationTopLevel
+        self.placement = parameters.bootstrapping == nil ? .none : placement
+        self.activationDepths = activationDepths
         self.defaultScale = parameters.defaultScale
         let scalePrimeBits = parameters.qBits.dropFirst().min() ?? parameters.log2DefaultScale
         self.waterline = parameters.defaultScale * Double(sign: .plus, exponent: max(1, scalePrimeBits / 2), significand: 1)
@@ -105,6 +116,32 @@ struct Leveler {
         return result
     }
 
+    /// A settled value with at least `need` levels for what follows: bootstrapped when it has fewer and placement
+    /// allows (cached per value).
+    private mutating func ready(_ id: ValueID, need: Int = 1) -> ValueID {
+        guard placement != .none, levelOf(id) < min(need, topLevel) else { return id }
+        if let cached = bootstrappedCache[id] { return cached }
+        let result = emit(.bootstrap, [id], .targetLevel(topLevel), slots: slotsOf(id), level: topLevel, scale: defaultScale)
+        out.keys.bootstrapping = true
+        bootstrappedCache[id] = result
+        bootstraps += 1
+        return result
+    }
+
+    /// `.optimized` placement: before the first instruction of a polynomial activation, an input whose level cannot
+    /// hold the activation's depth (plus the product after it) is bootstrapped once, so the polynomial runs without
+    /// bootstrapping its intermediate powers.
+    private mutating func lookAhead(_ instruction: Instruction, index: Int) throws {
+        guard placement == .optimized else { return }
+        for old in instruction.operands where !lookedAhead.contains(old) {
+            guard let depth = activationDepths[old], Int(old.raw) < map.count, let current = map[Int(old.raw)] else { continue }
+            lookedAhead.insert(old)
+            let settled = try settle(current, instruction: index)
+            let bootstrapped = ready(settled, need: depth + 1)
+            if bootstrapped != current { define(old, bootstrapped) }
+        }
+    }
+
     /// Brings two ciphertexts to one level and scale (for add/sub).
     private mutating func align(_ a: ValueID, _ b: ValueID, instruction: Int) throws -> (ValueID, ValueID) {
         var (x, y) = (a, b)
@@ -165,6 +202,7 @@ struct Leveler {
 
     private mutating func visit(_ instruction: Instruction, index: Int) throws {
         let op = instruction.opcode
+        if !activationDepths.isEmpty { try lookAhead(instruction, index: index) }
         let resultSlots = instruction.results.first.flatMap(slots(of:))
         switch op {
         case .input:
@@ -196,7 +234,7 @@ struct Leveler {
             let p = try plaintext(instruction.operands[1], level: levelOf(a), scale: scaleOf(a), instruction: index)
             define(instruction.result, emit(op, [a, p], slots: resultSlots, level: levelOf(a), scale: scaleOf(a)))
         case .mulPlain:
-            let a = try settle(try mapped(instruction.operands[0], instruction: index), instruction: index)
+            let a = ready(try settle(try mapped(instruction.operands[0], instruction: index), instruction: index))
             let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: levelOf(a))
             let p = try plaintext(instruction.operands[1], level: levelOf(a), scale: encodeScale, instruction: index)
             define(instruction.result, emit(op, [a, p], slots: resultSlots, level: levelOf(a), scale: scaleOf(a) * encodeScale))
@@ -205,7 +243,7 @@ struct Leveler {
             // q_ℓ·Δ, the scale one rescale turns back into Δ.
             var ciphertexts: [ValueID] = []
             for pair in stride(from: 0, to: instruction.operands.count, by: 2) {
-                ciphertexts.append(try settle(try mapped(instruction.operands[pair], instruction: index), instruction: index))
+                ciphertexts.append(ready(try settle(try mapped(instruction.operands[pair], instruction: index), instruction: index)))
             }
             let target = ciphertexts.map(levelOf).min() ?? topLevel
             var operands: [ValueID] = []
@@ -220,7 +258,7 @@ struct Leveler {
             }
             define(instruction.result, emit(op, operands, slots: resultSlots, level: target, scale: productScale))
         case .mulConst:
-            let a = try settle(try mapped(instruction.operands[0], instruction: index), instruction: index)
+            let a = ready(try settle(try mapped(instruction.operands[0], instruction: index), instruction: index))
             let encodeScale = productEncodingScale(operandScale: scaleOf(a), atLevel: levelOf(a))
             let immediate = Immediate.scaledScalar(value: instruction.scalar ?? 0, scale: encodeScale)
             define(instruction.result, emit(op, [a], immediate, slots: resultSlots, level: levelOf(a), scale: scaleOf(a) * encodeScale))
@@ -232,6 +270,7 @@ struct Leveler {
             if op == .linearMap || operands.contains(where: isPending) {
                 operands = try operands.map { try settle($0, instruction: index) }
             }
+            if op == .linearMap { operands = operands.map { ready($0) } }
             let target = operands.map(levelOf).min() ?? topLevel
             operands = operands.map { levelDown($0, to: target) }
             for other in operands.dropFirst() where !scalesAgree(scaleOf(operands[0]), scaleOf(other)) {
@@ -247,8 +286,8 @@ struct Leveler {
                 define(instruction.result, emit(op, operands, immediate, slots: resultSlots, level: target, scale: scaleOf(a) * encodeScale))
             }
         case .mul:
-            var a = try settle(try mapped(instruction.operands[0], instruction: index), instruction: index)
-            var b = try settle(try mapped(instruction.operands[1], instruction: index), instruction: index)
+            var a = ready(try settle(try mapped(instruction.operands[0], instruction: index), instruction: index))
+            var b = ready(try settle(try mapped(instruction.operands[1], instruction: index), instruction: index))
             let target = min(levelOf(a), levelOf(b))
             a = levelDown(a, to: target)
             b = levelDown(b, to: target)
@@ -311,7 +350,12 @@ public struct InsertRescalesAndLevels: CipherPass {
         guard let parameters = state.parameters ?? program.parameters else {
             throw CompilerError.levelingFailed(instruction: 0, detail: "no parameters chosen; run select-parameters first")
         }
-        var leveler = Leveler(source: program, parameters: parameters)
+        var leveler = Leveler(source: program, parameters: parameters, placement: state.options.bootstrapPlacement,
+                              activationDepths: state.activationDepths)
         program = try leveler.run()
+        state.bootstrapCount = leveler.bootstraps
+        if parameters.bootstrapping != nil {
+            state.report.append("bootstrapping: \(leveler.bootstraps) bootstrap instruction(s), \(state.options.bootstrapPlacement.rawValue) placement")
+        }
     }
 }

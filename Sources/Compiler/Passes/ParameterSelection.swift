@@ -1,4 +1,5 @@
 import CipherIR
+import CKKS
 
 /// Chooses the CKKS parameters: the Q chain for the measured depth, the special primes P and dnum, and the smallest
 /// ring degree N that is secure (HE standard, 128-bit classical) for log(QP) and gives the packing's slots.
@@ -47,8 +48,49 @@ public enum ParameterSelection {
                 }
             }
             if minimumLogN > largestLogN { throw .tooManySlots(slots: slots, logN: largestLogN) }
-            throw .tooDeep(depth: depth, maxDepth: maximumDepth(options: options), hint: "compile with --activations client (until bootstrapping exists), or use a shallower model or lower-degree activations (--relu-degree)")
+            throw .tooDeep(depth: depth, maxDepth: maximumDepth(options: options), hint: "compile with --activations client, or let the compiler bootstrap (--bootstrap-placement optimized|naive), or use a shallower model or lower-degree activations (--relu-degree)")
         }
+    }
+
+    /// `select`, or when the depth needs more levels than a secure chain holds (or than the insecure ring's chain was
+    /// asked for) and bootstrapping is allowed, a chain laid out for bootstrapping: N = 2^16 with a sparse secret
+    /// (h = 192) and 9 application levels at 128-bit security, or the insecure test ring of `options.security`.
+    public static func selectAllowingBootstrapping(depth: Int, slots: Int, options: CompilerOptions) throws(CompilerError) -> PlanParameters {
+        do {
+            let plain = try select(depth: depth, slots: slots, options: options)
+            if case .insecure = options.security, options.bootstrapPlacement != .none, depth > options.maximumInsecureDepth {
+                return try bootstrappable(slots: slots, options: options)
+            }
+            return plain
+        } catch .tooDeep(let depth, let maxDepth, let hint) {
+            guard options.bootstrapPlacement != .none else { throw .tooDeep(depth: depth, maxDepth: maxDepth, hint: hint) }
+            return try bootstrappable(slots: slots, options: options)
+        }
+    }
+
+    static func bootstrappable(slots: Int, options: CompilerOptions) throws(CompilerError) -> PlanParameters {
+        let literal: BootstrappableParametersLiteral
+        let preset: String
+        switch options.security {
+        case .classical128:
+            literal = .n16H192
+            preset = "HE-128-classic"
+        case .insecure(let logN):
+            literal = .insecureTest(logN: logN, applicationLevels: options.insecureBootstrapLevels, hammingWeight: min(64, 1 << (logN - 2)))
+            preset = "insecure"
+        }
+        let scheme = literal.scheme
+        guard slots <= 1 << (scheme.logN - 1) else { throw .tooManySlots(slots: slots, logN: scheme.logN) }
+        var parameters = PlanParameters(
+            logN: scheme.logN, qBits: scheme.qBits, pBits: scheme.pBits, dnum: scheme.dnum,
+            secret: { if case .sparseTernary(let h) = scheme.secret { return .sparseTernary(hammingWeight: h) } else { return .uniformTernary } }(),
+            log2DefaultScale: Int(scheme.defaultScaleLog2), securityPreset: preset)
+        let b = literal.bootstrapping
+        parameters.bootstrapping = PlanBootstrapping(
+            coeffsToSlotsLevels: b.coeffsToSlotsLevels, slotsToCoeffsLevels: b.slotsToCoeffsLevels, evalModLevels: b.evalModDepth,
+            sineRange: b.sineRange, cosineDegree: b.cosineDegree, doubleAngles: b.doubleAngles, messageRatioLog2: b.messageRatioLog2,
+            outputLevel: scheme.qBits.count - 1 - b.levelsConsumed)
+        return parameters
     }
 
     /// The deepest program N = 2^16 supports at 128-bit security with these prime sizes.
@@ -71,10 +113,11 @@ public struct SelectParameters: CipherPass {
         var slots = 1
         for binding in program.inputs + program.outputs { slots = max(slots, binding.slots) }
         for entry in program.constants { slots = max(slots, entry.length) }
-        let parameters = try ParameterSelection.select(depth: depth, slots: slots, options: state.options)
+        let parameters = try ParameterSelection.selectAllowingBootstrapping(depth: depth, slots: slots, options: state.options)
         state.parameters = parameters
         let logQ = parameters.qBits.reduce(0, +), logP = parameters.pBits.reduce(0, +)
-        state.report.append("parameters: N = 2^\(parameters.logN), depth \(depth), log Q = \(logQ), log P = \(logP) (\(parameters.pBits.count) special primes), dnum \(parameters.dnum), scale 2^\(parameters.log2DefaultScale), \(parameters.securityPreset)")
+        state.report.append("parameters: N = 2^\(parameters.logN), depth \(depth), log Q = \(logQ), log P = \(logP) (\(parameters.pBits.count) special primes), dnum \(parameters.dnum), scale 2^\(parameters.log2DefaultScale), \(parameters.securityPreset)"
+            + (parameters.bootstrapping.map { ", bootstrapping to level \($0.outputLevel) (\($0.levelsConsumed) levels per bootstrap; \(state.options.bootstrapPlacement.rawValue) placement)" } ?? ""))
     }
 }
 

@@ -1,0 +1,111 @@
+import CipherIR
+import CKKS
+import Compiler
+import Foundation
+import TensorIR
+import Testing
+@testable import Runtime
+
+/// A program deeper than its modulus chain compiles with bootstrap instructions (the leveling pass places them) and
+/// runs through real CKKS bootstraps to the plaintext answer; naive placement needs more of them than optimized.
+@Suite struct BootstrapPlacementTests {
+    /// y = 0.5·y² + 0.25 applied `rounds` times to x of shape [8, 1] (batch layout, 8 slots): two levels per round,
+    /// and a contraction, so bootstrapping errors do not grow.
+    static func graph(rounds: Int) throws -> TensorGraph {
+        var graph = TensorGraph(name: "chain")
+        var y = graph.append(name: "x", .input, type: TensorType(shape: [8, 1]))
+        let half = graph.append(name: "half", .constant(Tensor(shape: [1], floats: [0.5])))
+        let quarter = graph.append(name: "quarter", .constant(Tensor(shape: [1], floats: [0.25])))
+        for round in 0..<rounds {
+            let square = graph.append(name: "square\(round)", .mul, inputs: [y, y])
+            let scaled = graph.append(name: "scaled\(round)", .mul, inputs: [square, half])
+            y = graph.append(name: "y\(round)", .add, inputs: [scaled, quarter])
+        }
+        graph.outputs = [y]
+        try ShapeInference.run(&graph)
+        return graph
+    }
+
+    static func options(_ placement: BootstrapPlacement) -> CompilerOptions {
+        var options = CompilerOptions()
+        options.layout = .batch
+        options.security = .insecure(logN: 11)
+        options.maximumInsecureDepth = 4
+        options.insecureBootstrapLevels = 3
+        options.bootstrapPlacement = placement
+        return options
+    }
+
+    static let input: [Double] = (0..<8).map { -0.9 + 1.8 * Double($0) / 7 }
+
+    @Test func chainLongerThanTheModulusRunsThroughBootstraps() throws {
+        let graph = try Self.graph(rounds: 4)
+        let program = try PlanFile.decode(PlanFile.encode(try ModelCompiler.compile(graph, options: Self.options(.naive)).program))
+        let parameters = try #require(program.parameters)
+        let bootstrapping = try #require(parameters.bootstrapping)
+        #expect(bootstrapping.outputLevel == 3 && parameters.applicationTopLevel == 3)
+        #expect(program.keys.bootstrapping)
+        let bootstraps = program.opcodeHistogram()[.bootstrap] ?? 0
+        #expect(bootstraps >= 2, "\(bootstraps) bootstraps")
+
+        let reference = try ReferenceExecutor(graph: graph, threads: 1).run(inputs: ["x": Tensor(shape: [8, 1], floats: Self.input.map(Float.init))])
+        let expected = try #require(reference[program.outputs[0].name]).floats.map(Double.init)
+        let plain = try PlainInterpreter(program: program).run(inputs: ["x": Tensor(shape: [8, 1], floats: Self.input.map(Float.init))])
+        #expect(maxAbsoluteError(try #require(plain[program.outputs[0].name]).floats.map(Double.init), expected) < 1e-6)
+
+        let session = try PlanSession(program: program, checkSecurity: false)
+        let keys = try session.generateKeys(seed: 11)
+        #expect(keys.bootstrapKeys != nil)
+        let encryptor = CKKSEncryptor(parameters: session.parameters, secretKey: keys.secretKey, seed: 12)
+        let ciphertexts = try session.encryptInputs(["x": ([8, 1], Self.input)], encryptor: encryptor)
+        let backend = CKKSBackend(parameters: session.parameters, program: program, relinearizationKey: keys.relinearizationKey,
+                                  galoisKeys: keys.galoisKeys)
+        backend.bootstrapKeys = keys.bootstrapKeys
+        let result = try Interpreter(program: program, backend: backend).run { binding, ciphertext in ciphertexts[binding][ciphertext] }
+        #expect(backend.bootstrapCount == bootstraps)
+        let decrypted = try session.decryptOutputs(result.outputs, decryptor: CKKSDecryptor(parameters: session.parameters, secretKey: keys.secretKey))[0].values
+        let error = maxAbsoluteError(decrypted, expected)
+        #expect(error < 1e-3, "CKKS \(decrypted) vs \(expected), error \(error)")
+
+        // The cost model charges the bootstraps; the simulator models their error.
+        #expect(try PlanRunner.estimate(program: program).millisecondsByOp[.bootstrap, default: 0] > 0)
+        let simulated = try PlanRunner.simulate(program: program, inputs: ["x": ([8, 1], Self.input)]).outputs[0].values
+        #expect(maxAbsoluteError(simulated, expected) < 1e-3)
+    }
+
+    @Test func optimizedPlacementBootstrapsActivationInputsOnce() throws {
+        // ReLU by a degree-31 minimax polynomial (depth 5) after a product, with 5 application levels: the polynomial
+        // does not fit what the product leaves; optimized placement bootstraps its input once before it (2 in all),
+        // naive placement each power that runs out inside it (4).
+        var graph = TensorGraph(name: "act")
+        let x = graph.append(name: "x", .input, type: TensorType(shape: [8, 1]))
+        let square = graph.append(name: "square", .mul, inputs: [x, x])
+        let relu = graph.append(name: "relu", .relu, inputs: [square])
+        let again = graph.append(name: "again", .mul, inputs: [relu, relu])
+        graph.outputs = [again]
+        try ShapeInference.run(&graph)
+        var counts: [BootstrapPlacement: Int] = [:]
+        for placement in [BootstrapPlacement.naive, .optimized] {
+            var options = Self.options(placement)
+            options.reluDegree = 31
+            options.insecureBootstrapLevels = 5
+            options.activationBounds = ["relu": 1]
+            let program = try ModelCompiler.compile(graph, options: options).program
+            try program.verify()
+            counts[placement] = program.opcodeHistogram()[.bootstrap] ?? 0
+            let plain = try PlainInterpreter(program: program).run(inputs: ["x": Tensor(shape: [8, 1], floats: Self.input.map(Float.init))])
+            let got = try #require(plain[program.outputs[0].name]).floats.map(Double.init)
+            let want = Self.input.map { pow($0 * $0, 2) }
+            #expect(maxAbsoluteError(got, want) < 0.05, "\(placement): \(got)")
+        }
+        print("VALUE bootstraps by placement: \(counts)")
+        #expect(counts[.optimized]! >= 1)
+        #expect(counts[.optimized]! < counts[.naive]!, "\(counts)")
+    }
+
+    @Test func placementNoneRefusesAProgramTooDeep() throws {
+        var options = Self.options(.none)
+        options.security = .classical128
+        #expect(throws: CompilerError.self) { try ModelCompiler.compile(try Self.graph(rounds: 30), options: options) }
+    }
+}
