@@ -29,13 +29,14 @@ public struct CostTable: Sendable, Equatable {
     }
 
     /// Estimates for one core of a current x86 server at N = 2^15 with 14 primes of ~50 bits, one
-    /// special prime, one prime per digit (SEAL's layout); replace with a measured table
+    /// special prime, one prime per digit (SEAL's layout); `bootstrap` is Tessera's own, measured at N = 2^16 with
+    /// 2^15 slots (about 15 s on one core, 10–11 s on two) and scaled to N = 2^15; replace with a measured table
     /// (`tessera bench ckks --json > table.json`, then `--cost-table table.json`).
     public static let defaults = CostTable(
         logN: 15, qLimbs: 14, pLimbs: 1, dnum: 14,
         milliseconds: [
             "ntt": 0.35, "encode": 6, "encrypt": 15, "add": 0.5, "mul_plain": 1.0, "mul_relin": 40, "rescale": 8,
-            "rotate": 35, "rotate_hoisted": 20, "bootstrap": 20_000, "refresh": 50,
+            "rotate": 35, "rotate_hoisted": 20, "bootstrap": 7_000, "refresh": 50,
         ])
 
     /// Reads a cost table from `tessera bench ckks --json` output.

@@ -38,10 +38,6 @@ struct BenchBootstrap: ParsableCommand {
     @Flag(help: "Use an insecure test chain (any logN in 11...16); benchmarking only.")
     var insecure = false
 
-    @Flag(name: .customLong("keep-freed-memory"), inversion: .prefixedNo,
-          help: "Have glibc keep freed ciphertext buffers in the process (mmap threshold 32 MiB, no heap trimming) instead of returning them to the kernel; otherwise every fresh multi-megabyte ciphertext page-faults (about 25% of a bootstrap at N = 2^15).")
-    var keepFreedMemory = true
-
     @Option(name: .customLong("message-ratio"), help: "log2(q0/Δ') of the message before ModRaise (default: the preset's).")
     var messageRatioLog2: Double?
 
@@ -72,20 +68,6 @@ struct BenchBootstrap: ParsableCommand {
         return result
     }
 
-    /// glibc's mallopt(M_MMAP_THRESHOLD = 32 MiB, M_TRIM_THRESHOLD = max), looked up at run time (the Swift Glibc
-    /// module does not export it). Returns whether both settings were accepted.
-    static func keepFreedMemoryInProcess() -> Bool {
-        #if os(Linux)
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
-        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        let mmapThreshold: Int32 = -3, trimThreshold: Int32 = -1  // M_MMAP_THRESHOLD, M_TRIM_THRESHOLD in <malloc.h>
-        return mallopt(mmapThreshold, 32 << 20) == 1 && mallopt(trimThreshold, Int32.max) == 1
-        #else
-        return false
-        #endif
-    }
-
     func run() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
@@ -96,7 +78,6 @@ struct BenchBootstrap: ParsableCommand {
         do { try literal.bootstrapping.validate(for: parameters, slots: slotCount) } catch let error as CKKSError {
             throw ValidationError("\(error)")
         }
-        let allocatorTuned = keepFreedMemory && Self.keepFreedMemoryInProcess()
         let executor = ParallelExecutor(threads: threads)
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
 
@@ -171,20 +152,19 @@ struct BenchBootstrap: ParsableCommand {
                 ("log_qp", String(format: "%.1f", parameters.logQP)),
                 ("dnum", "\(parameters.dnum)"),
                 ("secure", insecure ? "false" : "true"),
-                ("keep_freed_memory", allocatorTuned ? "true" : "false"),
             ]
             print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
         } else {
             print(parameters)
-            print("slots \(slotCount), threads \(threads), reps \(reps)\(insecure ? ", INSECURE test chain" : "")"
-                  + (allocatorTuned ? ", glibc keeps freed memory (--no-keep-freed-memory to disable)" : ""))
+            print("slots \(slotCount), threads \(threads), reps \(reps)\(insecure ? ", INSECURE test chain" : "")")
             let rows: [(String, String)] = [
                 ("bootstrap_ms (median)", String(format: "%.1f", bootstrapMs)),
                 ("precision_bits_mean", String(format: "%.2f", meanBits)),
                 ("precision_bits_min", String(format: "%.2f", minBits)),
                 ("precision_bits_constant", String(format: "%.2f", constantBits)),
                 ("levels_left", "\(bootstrapper.outputLevel) of \(parameters.maxLevel)"),
-                ("key_mb", String(format: "%.1f (%d Galois keys + relinearization)", keyMB, keys.galoisKeyCount)),
+                ("key_mb", String(format: "%.1f (%d Galois keys, relinearization%@)", keyMB, keys.galoisKeyCount,
+                                  keys.encapsulation == nil ? "" : ", encapsulation")),
                 ("keygen_ms", String(format: "%.1f", keygenMs)),
                 ("precompute_ms", String(format: "%.1f", precomputeMs)),
                 ("diagonal_mb", String(format: "%.1f (%d plaintexts)", diagonalMB, bootstrapper.diagonalCount)),
