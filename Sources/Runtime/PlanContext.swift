@@ -59,8 +59,13 @@ extension Program {
             }
             found = slots
         }
-        // One slot repeated is 2-periodic: the smallest circuit bootstrapping has.
-        return found.map { max($0, 2) }
+        // A value of s slots is replicated across the ring, so it is also periodic in any multiple of s: bootstrap at
+        // least as many slots as the DFT has stages for its levels (and at least 2).
+        guard let found else { return nil }
+        var minimum = 2
+        if let b = parameters?.bootstrapping { minimum = max(minimum, 1 << max(b.coeffsToSlotsLevels, b.slotsToCoeffsLevels)) }
+        let ringSlots = parameters.map { $0.maxSlots } ?? found
+        return min(max(found, minimum), max(ringSlots, found))
     }
 }
 
