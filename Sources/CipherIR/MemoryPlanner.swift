@@ -82,8 +82,8 @@ public enum MemoryPlanner {
         for (index, instruction) in program.instructions.enumerated() {
             let operands = distinct(instruction.operands)
             let missing = operands.filter { pooled[$0] }
-            let incoming = missing.reduce(0) { $0 + bytes[$1] } + instruction.results.reduce(0) { $0 + bytes[Int($1.raw)] }
-                + transientBytes(instruction, program: program, parameters: parameters)
+            let transient = transientBytes(instruction, program: program, parameters: parameters)
+            let incoming = missing.reduce(0) { $0 + bytes[$1] } + instruction.results.reduce(0) { $0 + bytes[Int($1.raw)] } + transient
             // Make room: evict the ciphertext read furthest in the future (never one this instruction reads).
             var held: [(use: Int, id: Int)] = []
             while dram + incoming > limit {
@@ -120,7 +120,6 @@ public enum MemoryPlanner {
                 dram += bytes[id]
                 if isCiphertext[id], let first = uses[id].first { heap.push(use: Int(first), id: id) }
             }
-            let transient = transientBytes(instruction, program: program, parameters: parameters)
             peak = max(peak, dram + transient)
             occupancy[index] = dram + transient
             // Advance the operands' next use; free what is read for the last time and results nobody reads.

@@ -201,7 +201,7 @@ public final class TieredStore {
     /// on its way. Until `finishFetch(id)`, the caller must not read, evict, free or fetch `id` again (a prefetch
     /// thread's copy is in flight); the pool slot stays valid because only those calls release it.
     public func beginFetch(_ id: Int) throws -> PendingFetch? {
-        guard let position = index[id] else { throw PersistentMemoryError.unknownValue(id: id) }
+        let position = try position(of: id)
         guard entries[Int(position)].dram == nil, entries[Int(position)].incoming == nil else {
             if entries[Int(position)].dram != nil { touch(position) }
             return nil
@@ -217,7 +217,7 @@ public final class TieredStore {
 
     /// Completes a fetch begun by `beginFetch` once its bytes are copied: the value is in DRAM (and still in the pool).
     public func finishFetch(_ id: Int) throws {
-        guard let position = index[id] else { throw PersistentMemoryError.unknownValue(id: id) }
+        let position = try position(of: id)
         guard let memory = entries[Int(position)].incoming else { return }
         entries[Int(position)].incoming = nil
         entries[Int(position)].dram = memory
@@ -333,8 +333,15 @@ public final class TieredStore {
 
     // MARK: - Internals
 
-    private func lookup(_ id: Int) throws -> Int32 {
+    /// The entry of value `id`, which may have a fetch in flight.
+    private func position(of id: Int) throws -> Int32 {
         guard let position = index[id] else { throw PersistentMemoryError.unknownValue(id: id) }
+        return position
+    }
+
+    /// The entry of value `id`, which must have no fetch in flight.
+    private func lookup(_ id: Int) throws -> Int32 {
+        let position = try position(of: id)
         precondition(entries[Int(position)].incoming == nil, "value %\(id) is being fetched by another thread; call finishFetch first")
         return position
     }

@@ -150,7 +150,9 @@ public final class Interpreter<B: Backend> {
         var first = 0
         // Lane values (the batch layout's tensors): one store entry per value holding every lane, after a header of the
         // lane byte count and the lane stride (64-byte aligned, as the backends' codecs need).
-        let hasLanes = program.types.sortedEntries.contains { $0.type.laneCount > 1 } || !program.laneMaps.isEmpty
+        // Lanes enter a verified program only through inputs declared with lanes and lane maps.
+        let hasLanes = !program.laneMaps.isEmpty
+            || program.instructions.contains { $0.opcode == .input && program.types[$0.result].laneCount > 1 }
         func lanes(_ id: ValueID) -> Int { hasLanes ? program.types[id].laneCount : 1 }
         func lane(_ id: ValueID, _ lane: Int, _ index: Int) throws -> B.Cipher {
             if lanes(id) == 1 { return try cipher(id, index) }
