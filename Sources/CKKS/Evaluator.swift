@@ -38,6 +38,15 @@ public final class CKKSEvaluator: @unchecked Sendable {
         guard ct.ring === parameters.ring else { throw CKKSError.parameterMismatch }
     }
 
+    /// A key switches ciphertexts up to its own level only (a trimmed key has no limbs above it).
+    @inline(__always)
+    private func checkKeyLevel(_ key: KeySwitchingKey, _ name: @autoclosure () -> String, ciphertextLevel level: Int) throws {
+        guard key.level >= level else {
+            throw CKKSError.missingKey(
+                "\(name()) covers levels ≤ \(key.level); the ciphertext is at level \(level) — regenerate the keys for this plan")
+        }
+    }
+
     private func checkScales(_ a: Double, _ b: Double) throws {
         guard abs(a - b) <= Self.scaleTolerance * max(a, b) else { throw CKKSError.scaleMismatch(lhs: a, rhs: b) }
     }
@@ -346,6 +355,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         try check(ct)
         guard ct.degree == 2 else { throw CKKSError.ciphertextDegree(expected: 2, actual: ct.degree) }
         guard let key = relinearizationKey else { throw CKKSError.missingKey("relinearization key") }
+        try checkKeyLevel(key, "relinearization key", ciphertextLevel: ct.level)
         let d2 = ct.polynomials.removeLast()
         ct.polynomials[0].makeUnique()
         ct.polynomials[1].makeUnique()
@@ -362,7 +372,8 @@ public final class CKKSEvaluator: @unchecked Sendable {
 
     /// out = relinearize(a · b).
     public func multiplyRelinearize(_ a: Ciphertext, _ b: Ciphertext, into out: inout Ciphertext) throws {
-        guard relinearizationKey != nil else { throw CKKSError.missingKey("relinearization key") }
+        guard let key = relinearizationKey else { throw CKKSError.missingKey("relinearization key") }
+        try checkKeyLevel(key, "relinearization key", ciphertextLevel: min(a.level, b.level))
         try multiply(a, b, into: &out)
         try relinearize(&out)
     }
@@ -524,6 +535,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         guard let key = galoisKeys[g], let perm = permutations[g] else {
             throw CKKSError.missingKey("Galois key for element \(g)")
         }
+        try checkKeyLevel(key, "Galois key for element \(g)", ciphertextLevel: ct.level)
         let level = ct.level
         var polys = out.polynomials
         out.polynomials = []
@@ -566,6 +578,7 @@ public final class CKKSEvaluator: @unchecked Sendable {
         guard decomposition.level == ct.level else {
             throw CKKSError.levelMismatch("decomposition at level \(decomposition.level), ciphertext at \(ct.level)")
         }
+        try checkKeyLevel(key, "Galois key for element \(g) (rotation by \(steps))", ciphertextLevel: ct.level)
         // Both are overwritten in full: c0 by the permutation, c1 by ModDown (accumulate: false).
         var c0 = RNSPolynomial<Evaluation>.uninitialized(ring: parameters.ring, level: ct.level)
         let c1 = RNSPolynomial<Evaluation>.uninitialized(ring: parameters.ring, level: ct.level)

@@ -13,12 +13,18 @@ public struct PublicKey: Sendable {
     public let a: RNSPolynomial<Evaluation>
 }
 
-/// Hybrid key-switching key from s' to s: one pair (b_j, a_j) over Q_L·P per digit j, with
+/// Hybrid key-switching key from s' to s: one pair (b_j, a_j) over Q_ℓ·P per digit j, with
 /// b_j = −a_j·s + e_j + P·[Q/Q_j · (Q/Q_j)^(-1) mod Q_j]·s'.
+///
+/// A key generated (or trimmed) at level ℓ has Q limbs 0...ℓ, the special primes, and the
+/// `CKKSParameters.digitCount(atLevel: ℓ)` digits that exist at ℓ; it switches ciphertexts of any
+/// level ≤ ℓ (the evaluator refuses higher ones with `CKKSError.missingKey`).
 public struct KeySwitchingKey: Sendable {
     public let b: [RNSPolynomial<Evaluation>]
     public let a: [RNSPolynomial<Evaluation>]
     public var digitCount: Int { b.count }
+    /// The highest ciphertext level the key switches: the Q level of its polynomials.
+    public var level: Int { b[0].level }
 
     /// Bytes of key material (all limbs of all digits).
     public var byteCount: Int {
@@ -71,20 +77,26 @@ public struct KeyGenerator {
         return PublicKey(b: b, a: a)
     }
 
-    /// Key switching s' → s; `from` is s' in Evaluation form over Q_L·P.
-    mutating func keySwitchingKey(from sPrime: RNSPolynomial<Evaluation>, to secretKey: SecretKey) -> KeySwitchingKey {
+    /// Key switching s' → s at `level` (default: the top of the chain); `from` is s' in Evaluation form
+    /// over Q_ℓ'·P with ℓ' ≥ `level` (only its Q limbs 0...level are read). The key has Q limbs
+    /// 0...level, the special primes and `digitCount(atLevel: level)` digits: the same key as one
+    /// generated at the top and cut down to `level` (limbs and digits are independent), for a
+    /// fraction of the work and memory.
+    mutating func keySwitchingKey(from sPrime: RNSPolynomial<Evaluation>, to secretKey: SecretKey, level: Int? = nil) -> KeySwitchingKey {
         let ring = parameters.ring
-        let level = parameters.maxLevel
+        let level = level ?? parameters.maxLevel
+        precondition(level >= 0 && level <= sPrime.level, "key level \(level) outside 0...\(sPrime.level)")
         let pModuli = ring.pModuli
+        let s = secretKey.polynomial.atLevel(level)
         var bs: [RNSPolynomial<Evaluation>] = []
         var as_: [RNSPolynomial<Evaluation>] = []
-        for digit in 0..<parameters.dnum {
+        for digit in 0..<parameters.digitCount(atLevel: level) {
             var a = RNSPolynomial<Evaluation>(ring: ring, level: level, withSpecialPrimes: true)
             Sampler.uniform(&a, rng: &rng)
             let e = Sampler.gaussian(degree: parameters.degree, standardDeviation: parameters.literal.errorStdDev, rng: &rng)
             var b = Sampler.evaluationPolynomial(e, ring: ring, level: level, withSpecialPrimes: true, executor: executor)
             var product = a
-            product.multiply(secretKey.polynomial, executor: executor)
+            product.multiply(s, executor: executor)
             b.subtract(product, executor: executor)
             // + (P mod q_i)·s' on the digit's own primes.
             for i in parameters.digitRange(digit, level: level) {
@@ -100,33 +112,53 @@ public struct KeyGenerator {
         return KeySwitchingKey(b: bs, a: as_)
     }
 
-    public mutating func relinearizationKey(_ secretKey: SecretKey) -> RelinearizationKey {
-        var s2 = secretKey.polynomial
-        s2.multiply(secretKey.polynomial, executor: executor)
-        return RelinearizationKey(key: keySwitchingKey(from: s2, to: secretKey))
+    /// The relinearization key (s² → s) for ciphertexts of level ≤ `level` (default: every level).
+    public mutating func relinearizationKey(_ secretKey: SecretKey, level: Int? = nil) -> RelinearizationKey {
+        let level = level ?? parameters.maxLevel
+        let s = secretKey.polynomial.atLevel(level)
+        var s2 = s.compacted()
+        s2.multiply(s, executor: executor)
+        return RelinearizationKey(key: keySwitchingKey(from: s2, to: secretKey, level: level))
     }
 
     /// Galois keys for left rotations by each of `rotations` (negative = right) and, if asked,
-    /// complex conjugation.
-    public mutating func galoisKeys(_ secretKey: SecretKey, rotations: [Int], conjugation: Bool = false) -> GaloisKeys {
+    /// complex conjugation. `levels` maps a Galois element (`galoisElement(forRotation:)`,
+    /// `conjugationGaloisElement`) to the highest ciphertext level its key must switch; elements
+    /// it does not name get full keys (`maxLevel`).
+    public mutating func galoisKeys(
+        _ secretKey: SecretKey, rotations: [Int], conjugation: Bool = false, levels: [Int: Int] = [:]
+    ) -> GaloisKeys {
         var elements = Set(rotations.map { parameters.galoisElement(forRotation: $0) })
         elements.remove(1)
         if conjugation { elements.insert(parameters.conjugationGaloisElement) }
         var keys: [Int: KeySwitchingKey] = [:]
         for g in elements.sorted() {
-            keys[g] = galoisKey(secretKey, galoisElement: g)
+            keys[g] = galoisKey(secretKey, galoisElement: g, level: levels[g])
         }
         return GaloisKeys(keys: keys)
     }
 
-    /// The key for one Galois element g (odd, < 2N).
-    public mutating func galoisKey(_ secretKey: SecretKey, galoisElement g: Int) -> KeySwitchingKey {
+    /// The key for one Galois element g (odd, < 2N), for ciphertexts of level ≤ `level` (default: every level).
+    public mutating func galoisKey(_ secretKey: SecretKey, galoisElement g: Int, level: Int? = nil) -> KeySwitchingKey {
+        let level = level ?? parameters.maxLevel
         let permutation = GaloisPermutation(degree: parameters.degree, galoisElement: g)
-        var sigmaS = RNSPolynomial<Evaluation>(ring: parameters.ring, level: parameters.maxLevel, withSpecialPrimes: true)
+        let s = secretKey.polynomial.atLevel(level)
+        var sigmaS = RNSPolynomial<Evaluation>(ring: parameters.ring, level: level, withSpecialPrimes: true)
         permutation.indices.withUnsafeBufferPointer { p in
-            secretKey.polynomial.applyingPermutation(p.baseAddress!, into: &sigmaS, executor: executor)
+            s.applyingPermutation(p.baseAddress!, into: &sigmaS, executor: executor)
         }
-        return keySwitchingKey(from: sigmaS, to: secretKey)
+        return keySwitchingKey(from: sigmaS, to: secretKey, level: level)
+    }
+}
+
+extension RNSPolynomial {
+    /// A view restricted to Q limbs 0...level, special primes kept (limb-wise operations need both
+    /// operands at one level: limb indices past the Q limbs are the special primes').
+    fileprivate func atLevel(_ level: Int) -> RNSPolynomial {
+        precondition(level >= 0 && level <= self.level, "level \(level) outside 0...\(self.level)")
+        var view = self
+        view.dropLevel(to: level)
+        return view
     }
 }
 

@@ -272,16 +272,29 @@ extension KeySwitchingKey {
         for j in 0..<b.count { w.append(b[j]); w.append(a[j]) }
     }
 
+    /// Reads a key at any level ℓ ≤ maxLevel (a full key, or one trimmed to ℓ): every polynomial at ℓ with the
+    /// special primes, and `digitCount(atLevel: ℓ)` digits (files written before trimming existed may hold `dnum`
+    /// digits at the top level, where the two differ only when dnum does not divide the prime count evenly).
     static func read(_ r: inout ByteReader, parameters: CKKSParameters) throws -> KeySwitchingKey {
-        let count = Int(try r.read64())
-        guard count == parameters.dnum else { throw CKKSError.invalidInput("key with \(count) digits, parameters have dnum = \(parameters.dnum)") }
+        let count = Int(clamping: try r.read64())
+        guard count >= 1 && count <= parameters.dnum else {
+            throw CKKSError.invalidInput("key-switching key with \(count) digits; the parameters allow 1...\(parameters.dnum)")
+        }
         var bs: [RNSPolynomial<Evaluation>] = [], as_: [RNSPolynomial<Evaluation>] = []
         for _ in 0..<count {
             let b: RNSPolynomial<Evaluation> = try r.readPolynomial(parameters, requireSpecial: true)
             let a: RNSPolynomial<Evaluation> = try r.readPolynomial(parameters, requireSpecial: true)
-            guard a.level == parameters.maxLevel, b.level == parameters.maxLevel else { throw CKKSError.invalidInput("key-switching key not at the top level") }
+            let level = bs.first?.level ?? b.level
+            guard a.level == level, b.level == level else {
+                throw CKKSError.invalidInput("key-switching key polynomials at levels \(level), \(b.level) and \(a.level); a key has one level")
+            }
             bs.append(b)
             as_.append(a)
+        }
+        let level = bs[0].level
+        let expected = parameters.digitCount(atLevel: level)
+        guard count == expected || (level == parameters.maxLevel && count == parameters.dnum) else {
+            throw CKKSError.invalidInput("key-switching key at level \(level) with \(count) digits; level \(level) has \(expected)")
         }
         return KeySwitchingKey(b: bs, a: as_)
     }

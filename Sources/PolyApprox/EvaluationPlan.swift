@@ -164,6 +164,62 @@ public struct EvaluationPlan: Hashable, Sendable, Codable, CustomStringConvertib
     /// Runs a one-input plan.
     public func evaluate(_ x: Double) -> Double { evaluate([x]) }
 
+    // MARK: cut points
+
+    /// A place where the plan narrows to one computed value: after `slot` is defined, nothing computed before it is
+    /// read again (only `slot` and the plan inputs are). Refreshing the levels of `slot` alone (a bootstrap) therefore
+    /// serves the steps that follow it.
+    public struct CutPoint: Hashable, Sendable {
+        /// The slot the plan narrows to (an input slot for the cuts before the first step).
+        public let slot: Slot
+        /// The levels `slot` must have so that everything computed from it reaches the next cut point (or the output):
+        /// the longest multiplicative path from `slot` that does not pass through another cut.
+        public let depthToNext: Int
+    }
+
+    /// The cut points in evaluation order: each input, then every step after which only its own slot and the inputs
+    /// stay live. A composite polynomial narrows between its stages; a single Paterson–Stockmeyer polynomial has no
+    /// useful inner cut (its powers keep reading the input, so the input's need covers the whole polynomial). The
+    /// output slot's own cut (depth 0) is not listed.
+    public var cutPoints: [CutPoint] {
+        var lastRead = [Int](repeating: -1, count: slotCount)
+        for (i, step) in steps.enumerated() {
+            for operand in step.operation.operands { lastRead[operand] = i }
+        }
+        lastRead[output] = Int.max
+        // Computed slots (not inputs) still live after each step: definitions minus last reads.
+        var isCut = [Bool](repeating: false, count: slotCount)
+        for input in 0..<inputCount { isCut[input] = true }
+        var diesAt = [Int](repeating: 0, count: steps.count)
+        for slot in inputCount..<slotCount where lastRead[slot] >= 0 && lastRead[slot] < Int.max { diesAt[lastRead[slot]] += 1 }
+        var liveComputed = 0
+        for i in steps.indices {
+            let slot = inputCount + i
+            if lastRead[slot] >= 0 { liveComputed += 1 }
+            liveComputed -= diesAt[i]
+            if liveComputed == 1, lastRead[slot] > i, slot != output { isCut[slot] = true }
+        }
+        // For each cut, the longest path to any later slot, stopping at other cuts (they are refreshed on their own).
+        var cuts: [CutPoint] = []
+        var distance = [Int](repeating: -1, count: slotCount)
+        for cut in 0..<slotCount where isCut[cut] {
+            for t in distance.indices { distance[t] = -1 }
+            distance[cut] = 0
+            var need = 0
+            for i in steps.indices where inputCount + i > cut {
+                let reached = steps[i].operation.operands.compactMap { operand -> Int? in
+                    (operand == cut || !isCut[operand]) && distance[operand] >= 0 ? distance[operand] : nil
+                }.max()
+                guard let reached else { continue }
+                let d = reached + (steps[i].consumesLevel ? 1 : 0)
+                distance[inputCount + i] = d
+                need = max(need, d)
+            }
+            cuts.append(CutPoint(slot: cut, depthToNext: need))
+        }
+        return cuts
+    }
+
     /// One line per step: `%5 = 2·%3·%4 − %1   ; T_7, depth 3`.
     public var description: String {
         var lines = ["plan inputs=\(inputCount) depth=\(depth) nonScalar=\(nonScalarMultiplications) output=%\(output)"]

@@ -253,26 +253,37 @@ public final class CostModelBackend: Backend {
     public func memoryBytes(of a: CostValue) -> Int { (a.degree + 1) * (a.level + 1) * Int(degree) * 8 }
 }
 
-/// Sizes of the evaluation keys a plan needs.
+/// Sizes of the evaluation keys a plan needs, each key trimmed to the highest level the plan uses it at
+/// (`Program.keyLevels`), as `PlanSession.generateKeys` makes them.
 public struct KeySizes: Sendable, Equatable {
     public var relinearizationBytes: Int
-    /// One Galois key (rotation or conjugation).
-    public var galoisKeyBytes: Int
+    /// All Galois keys (rotations and conjugation) together.
+    public var galoisBytes: Int
     public var galoisKeyCount: Int
     public var publicKeyBytes: Int
-    public var totalEvaluationKeyBytes: Int { relinearizationBytes + galoisKeyBytes * galoisKeyCount }
+    /// The relinearization key's level (nil: the plan needs none).
+    public var relinearizationLevel: Int?
+    /// The highest level of any Galois key (nil: the plan needs none).
+    public var highestGaloisLevel: Int?
+    public var totalEvaluationKeyBytes: Int { relinearizationBytes + galoisBytes }
 
-    /// Key sizes for `program`: each key-switching key holds dnum pairs of polynomials over Q_L·P.
+    /// Key sizes for `program`: a key-switching key at level ℓ holds `digitCount(ℓ)` pairs of polynomials over
+    /// Q_ℓ·P (ℓ + 1 + K limbs of N words), with digitCount(ℓ) = ⌊ℓ / α⌋ + 1 and α = ⌈(L + 1) / dnum⌉ primes per
+    /// digit, as `CKKSParameters.digitCount(atLevel:)` counts them.
     public init(program: Program, parameters: PlanParameters) {
         let n = 1 << parameters.logN
-        let limbs = parameters.qBits.count + parameters.pBits.count
-        let switchingKey = parameters.dnum * 2 * limbs * n * 8
-        relinearizationBytes = program.keys.relinearization ? switchingKey : 0
-        galoisKeyBytes = switchingKey
-        let slots = n / 2
-        var elements = Set(program.keys.rotationSteps.map { (($0 % slots) + slots) % slots }.filter { $0 != 0 })
-        if program.keys.conjugation { elements.insert(-1) }
-        galoisKeyCount = elements.count
+        let digitSize = max((parameters.qBits.count + parameters.dnum - 1) / max(parameters.dnum, 1), 1)
+        func keyBytes(atLevel level: Int) -> Int {
+            let digits = (level + digitSize) / digitSize
+            return digits * 2 * (level + 1 + parameters.pBits.count) * n * 8
+        }
+        let levels = program.keyLevels()
+        relinearizationLevel = levels.relinearizationKeyLevel(for: program.keys)
+        relinearizationBytes = relinearizationLevel.map(keyBytes(atLevel:)) ?? 0
+        let galoisLevels = levels.galoisKeyLevels(for: program.keys, slots: max(n / 2, 1))
+        galoisKeyCount = galoisLevels.count
+        galoisBytes = galoisLevels.values.reduce(0) { $0 + keyBytes(atLevel: $1) }
+        highestGaloisLevel = galoisLevels.values.max()
         publicKeyBytes = 2 * parameters.qBits.count * n * 8
     }
 }

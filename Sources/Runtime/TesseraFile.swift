@@ -184,14 +184,29 @@ public struct PlanSession {
         return (configuration, slots)
     }
 
+    /// The level each evaluation key of `program.keys` must cover (`Program.keyLevels`): the relinearization key's
+    /// (nil when the plan needs none) and each Galois element's (the highest over the rotation steps that share it).
+    public func evaluationKeyLevels() -> (relinearization: Int?, galois: [Int: Int]) {
+        let levels = program.keyLevels()
+        var galois: [Int: Int] = [:]
+        for (step, level) in levels.galoisKeyLevels(for: program.keys, slots: parameters.slotCount) {
+            galois[step == -1 ? parameters.conjugationGaloisElement : parameters.galoisElement(forRotation: step)] = level
+        }
+        return (levels.relinearizationKeyLevel(for: program.keys), galois)
+    }
+
+    /// Generates every key the plan needs; the relinearization and Galois keys only up to the levels the plan uses
+    /// them at (`evaluationKeyLevels`), which shrinks them several-fold for a plan that bootstraps.
     public func generateKeys(seed: UInt64? = nil, threads: Int = 1) throws(RuntimeError) -> Keys {
         var generator = KeyGenerator(parameters: parameters, seed: seed, executor: ParallelExecutor(threads: threads))
         let secretKey = generator.secretKey()
         let publicKey = generator.publicKey(secretKey)
-        let relinearization = program.keys.relinearization ? generator.relinearizationKey(secretKey) : nil
+        let levels = evaluationKeyLevels()
+        let relinearization = levels.relinearization.map { generator.relinearizationKey(secretKey, level: $0) }
         let needsGalois = !program.keys.rotationSteps.isEmpty || program.keys.conjugation
         let galois = needsGalois
-            ? generator.galoisKeys(secretKey, rotations: program.keys.rotationSteps, conjugation: program.keys.conjugation) : nil
+            ? generator.galoisKeys(secretKey, rotations: program.keys.rotationSteps, conjugation: program.keys.conjugation,
+                                   levels: levels.galois) : nil
         var keys = Keys(secretKey: secretKey, publicKey: publicKey, relinearizationKey: relinearization, galoisKeys: galois)
         if let (configuration, slots) = try bootstrapSetup() {
             do {
@@ -260,12 +275,23 @@ public struct PlanSession {
         if program.keys.relinearization, relinearization == nil {
             throw .file(path: path, reason: .malformed("the plan needs a relinearization key and the file has none; run tessera keygen again"))
         }
-        var needed = Set(program.keys.rotationSteps.map { parameters.galoisElement(forRotation: $0) })
-        needed.remove(1)
-        if program.keys.conjugation { needed.insert(parameters.conjugationGaloisElement) }
-        let missing = needed.subtracting(galois?.galoisElements ?? [])
+        let levels = evaluationKeyLevels()
+        let missing = Set(levels.galois.keys).subtracting(galois?.galoisElements ?? [])
         if !missing.isEmpty {
             throw .file(path: path, reason: .malformed("Galois keys for elements \(missing.sorted()) are missing; run tessera keygen again"))
+        }
+        // A key trimmed below a level the plan uses it at would fail mid-run: refuse it here.
+        if let needed = levels.relinearization, let key = relinearization?.key, key.level < needed {
+            throw .file(path: path, reason: .malformed(
+                "the relinearization key covers levels ≤ \(key.level); the plan uses it at level \(needed); run tessera keygen again"))
+        }
+        for (element, needed) in levels.galois.sorted(by: { $0.key < $1.key }) {
+            guard let key = galois?.keys[element], key.level < needed else { continue }
+            let name = element == parameters.conjugationGaloisElement
+                ? "conjugation"
+                : "rotation by \(program.keys.rotationSteps.first { parameters.galoisElement(forRotation: $0) == element } ?? 0)"
+            throw .file(path: path, reason: .malformed(
+                "Galois key for \(name) covers levels ≤ \(key.level); the plan uses it at level \(needed); run tessera keygen again"))
         }
         return (relinearization, galois)
     }

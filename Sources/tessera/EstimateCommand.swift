@@ -62,7 +62,14 @@ func estimateReport(_ estimate: PlanRunner.Estimate, parameters: PlanParameters,
         if keys.bootstrapping { names.append("bootstrapping") }
         keyLine += (names.isEmpty ? "none" : names.joined(separator: ", ")) + "; "
     }
-    keyLine += "relinearization \(formatBytes(sizes.relinearizationBytes)), \(sizes.galoisKeyCount) Galois keys × \(formatBytes(sizes.galoisKeyBytes)) = \(formatBytes(sizes.totalEvaluationKeyBytes))"
+    // Keys are generated only up to the highest level the plan uses them at.
+    func trimmed(_ level: Int?) -> String {
+        guard let level, level < parameters.maxLevel else { return "" }
+        return " (trimmed to levels ≤ \(level))"
+    }
+    keyLine += "relinearization \(formatBytes(sizes.relinearizationBytes))\(trimmed(sizes.relinearizationLevel)), "
+        + "\(sizes.galoisKeyCount) Galois keys \(formatBytes(sizes.galoisBytes))\(trimmed(sizes.highestGaloisLevel)); "
+        + "\(formatBytes(sizes.totalEvaluationKeyBytes)) in all"
     lines.append(keyLine)
     lines.append("memory:       peak live ciphertexts \(formatBytes(estimate.peakCiphertextBytes)) (\(estimate.peakLiveCiphertexts) values); with plaintexts encoded just in time \(formatBytes(estimate.peakLiveBytes)); eval keys \(formatBytes(sizes.totalEvaluationKeyBytes)); peak \(formatBytes(estimate.peakMemoryBytes))")
     lines.append("constants:    \(formatBytes(estimate.storedConstantBytes)) in the plan; \(formatBytes(estimate.constantBytes)) if every plaintext were kept encoded")

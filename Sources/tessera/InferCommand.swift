@@ -170,11 +170,18 @@ struct Infer: ParsableCommand {
         let predictedEncrypted = argmaxRows(encrypted, rows: rows, classes: classes)
         if let reference, reference.count == encrypted.count {
             print("plaintext \(first.name) \(outputShape): \(preview(reference))")
-            let maxError = zip(reference, encrypted).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            // A NaN or infinity (an activation input far outside its approximation's range diverges) is an infinite
+            // error, never a silently ignored one.
+            let maxError = zip(reference, encrypted).reduce(0) { $1.1.isFinite ? max($0, abs($1.0 - $1.1)) : .infinity }
+            let nonFinite = encrypted.filter { !$0.isFinite }.count
+            if nonFinite > 0 {
+                print("warning: \(nonFinite) of \(encrypted.count) encrypted outputs are not finite: an activation's input left the range "
+                      + "its polynomial was fitted on; compile with --calibration SAMPLES.npy (or a larger --activation-bound)")
+            }
             let largest = reference.reduce(0) { max($0, abs($1)) }
             let predictedPlain = argmaxRows(reference, rows: rows, classes: classes)
             // Ties (equal reference logits, e.g. several ReLU zeros) agree when the encrypted choice is one of them.
-            let tolerance = 2 * maxError
+            let tolerance = maxError.isFinite ? 2 * maxError : 0
             let agree = (0..<rows).filter { row in
                 reference[row * classes + predictedEncrypted[row]] >= reference[row * classes + predictedPlain[row]] - tolerance
             }.count

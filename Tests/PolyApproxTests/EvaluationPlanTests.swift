@@ -105,3 +105,56 @@ import Testing
         #expect(decoded == plan)
     }
 }
+
+/// Cut points: where a plan narrows to one computed value, so one bootstrap there serves the rest of the plan.
+@Suite struct EvaluationPlanCutPointTests {
+    @Test func compositeReLUNarrowsBetweenItsStages() throws {
+        let relu = try ActivationApproximation.relu(range: -8...8, alpha: 8)
+        let plan = relu.plan
+        let cuts = plan.cutPoints
+        // The input, then one cut after each sign stage but the last (the stages' outputs feed only the next stage).
+        #expect(cuts.first?.slot == 0)
+        #expect(cuts.count >= 3, "\(cuts)")
+        // Every cut's need stays within the plan, the deepest reaches the output's depth, and none needs all of it.
+        for cut in cuts {
+            #expect(cut.depthToNext > 0 && plan.depth(of: cut.slot) + cut.depthToNext <= plan.depth, "\(cut)")
+        }
+        #expect(cuts.map { plan.depth(of: $0.slot) + $0.depthToNext }.max() == plan.depth)
+        #expect(cuts.allSatisfy { $0.depthToNext < plan.depth }, "a composite is refreshable between stages: \(cuts)")
+        // No cut's slot is read before its definition or is dead: each is read by a later step.
+        for cut in cuts.dropFirst() {
+            let readers = plan.steps.indices.filter { plan.steps[$0].operation.operands.contains(cut.slot) }
+            #expect(!readers.isEmpty && readers.allSatisfy { plan.inputCount + $0 > cut.slot })
+        }
+    }
+
+    @Test func singlePolynomialInputNeedsTheWholeDepth() throws {
+        let relu = try ActivationApproximation.relu(range: -5...5, degree: 31)
+        // Without stages there is nowhere to refresh mid-way: the last cut (the input, or its copy scaled to [−1, 1] when the
+        // range is not [−1, 1] already) needs everything from its own depth to the output.
+        let cuts = relu.plan.cutPoints
+        #expect(cuts.first?.slot == 0 && cuts.count <= 2, "\(cuts)")
+        let last = try #require(cuts.last)
+        #expect(relu.plan.depth(of: last.slot) + last.depthToNext == relu.plan.depth, "\(cuts)")
+        if cuts.count == 2 { #expect(cuts[0].depthToNext == relu.plan.depth(of: cuts[1].slot), "\(cuts)") }
+    }
+
+    @Test func handBuiltPlanCutsWhereOneValueIsLive() {
+        // %1 = x·x, %2 = %1·%1 (only %2 live: a cut), %3 = %2·x (the output).
+        var plan = EvaluationPlan()
+        let square = plan.append(.multiply(0, 0))
+        let fourth = plan.append(.multiply(square, square))
+        plan.append(.multiply(fourth, 0))
+        #expect(plan.cutPoints == [
+            EvaluationPlan.CutPoint(slot: 0, depthToNext: 1),
+            EvaluationPlan.CutPoint(slot: square, depthToNext: 1),
+            EvaluationPlan.CutPoint(slot: fourth, depthToNext: 1),
+        ])
+        // Two live values (%1 and %2 both read later): no cut after %2.
+        var wide = EvaluationPlan()
+        let a = wide.append(.multiply(0, 0))
+        let b = wide.append(.multiply(a, a))
+        wide.append(.add(a, b))
+        #expect(wide.cutPoints == [EvaluationPlan.CutPoint(slot: 0, depthToNext: 1), EvaluationPlan.CutPoint(slot: a, depthToNext: 1)])
+    }
+}

@@ -103,6 +103,36 @@ import Testing
         #expect(counts[.optimized]! < counts[.naive]!, "\(counts)")
     }
 
+    @Test func deepCompositeActivationIsBootstrappedAtItsCutPoints() throws {
+        // Two composite ReLUs (α = 8: three sign stages, depth 14) with 9 application levels: neither fits between two
+        // bootstraps, so optimized placement refreshes each where the composite narrows to one value (between stages),
+        // a few bootstraps in all; naive placement bootstraps the powers inside the stages one by one.
+        var graph = TensorGraph(name: "deep")
+        let x = graph.append(name: "x", .input, type: TensorType(shape: [8, 1]))
+        let first = graph.append(name: "relu1", .relu, inputs: [x])
+        let shifted = graph.append(name: "shifted", .add, inputs: [first, graph.append(name: "minus", .constant(Tensor(shape: [1], floats: [-0.5])))])
+        let second = graph.append(name: "relu2", .relu, inputs: [shifted])
+        graph.outputs = [second]
+        try ShapeInference.run(&graph)
+        var counts: [BootstrapPlacement: Int] = [:]
+        for placement in [BootstrapPlacement.naive, .optimized] {
+            var options = Self.options(placement)
+            options.reluAlpha = 8
+            options.insecureBootstrapLevels = 9
+            options.activationBounds = ["relu1": 1, "relu2": 1]
+            let program = try ModelCompiler.compile(graph, options: options).program
+            try program.verify()
+            counts[placement] = program.opcodeHistogram()[.bootstrap] ?? 0
+            let plain = try PlainInterpreter(program: program).run(inputs: ["x": Tensor(shape: [8, 1], floats: Self.input.map(Float.init))])
+            let got = try #require(plain[program.outputs[0].name]).floats.map(Double.init)
+            let want = Self.input.map { max(0, max(0, $0) - 0.5) }
+            #expect(maxAbsoluteError(got, want) < 0.02, "\(placement): \(got) vs \(want)")
+        }
+        print("VALUE bootstraps of two α=8 ReLUs by placement: \(counts)")
+        #expect(counts[.optimized]! >= 2 && counts[.optimized]! <= 4, "\(counts)")
+        #expect(counts[.naive]! >= 3 * counts[.optimized]!, "\(counts)")
+    }
+
     @Test func placementNoneRefusesAProgramTooDeep() throws {
         var options = Self.options(.none)
         options.security = .classical128

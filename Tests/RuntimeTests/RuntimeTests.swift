@@ -165,12 +165,12 @@ import Testing
     @Test func keySizes() throws {
         let program = try Examples.program("dot_product")
         let sizes = KeySizes(program: program, parameters: program.parameters!)
-        // dnum=2 digits × (b, a) × (4 q + 2 p limbs) × N × 8 bytes, three rotation keys.
-        #expect(sizes.galoisKeyBytes == 2 * 2 * 6 * 4096 * 8)
-        #expect(sizes.galoisKeyCount == 3)
-        #expect(sizes.relinearizationBytes == 0)
+        // Three rotation keys used at level 2 (of 3): 2 digits × (b, a) × (3 q + 2 p limbs) × N × 8 bytes each.
+        #expect(sizes.galoisBytes == 3 * 2 * 2 * 5 * 4096 * 8)
+        #expect(sizes.galoisKeyCount == 3 && sizes.highestGaloisLevel == 2)
+        #expect(sizes.relinearizationBytes == 0 && sizes.relinearizationLevel == nil)
         let fixture = try CKKSFixture("dot_product")
-        #expect(sizes.galoisKeyBytes * 3 == fixture.keys.galoisKeys!.byteCount)
+        #expect(sizes.galoisBytes == fixture.keys.galoisKeys!.byteCount)
     }
 
     @Test func costGrowsWithLevelAndReadsBenchJSON() throws {

@@ -34,8 +34,8 @@ public struct EncapsulationKeys: Sendable {
 /// Evaluation keys for bootstrapping, generated for exactly the rotations the circuit performs. Each Galois key is
 /// trimmed to the highest level it is used at (its Q limbs above that level and its unused digits are dropped), which
 /// saves about a fifth of the key memory at N = 2^16 (6.0 instead of 7.4 GB for 2^15 slots); the trimmed keys are
-/// therefore only handed to the bootstrapper's own evaluator. The relinearization key is kept whole so the
-/// application can use it at every level.
+/// therefore only handed to the bootstrapper's own evaluator. The relinearization key covers EvalMod's levels only
+/// (the application has its own, trimmed to the levels its plan uses).
 public struct BootstrapKeys: Sendable {
     public let relinearizationKey: RelinearizationKey
     let galoisKeys: GaloisKeys
@@ -55,15 +55,14 @@ public struct BootstrapKeys: Sendable {
         let layout = try BootstrapLayout(parameters: parameters, configuration: configuration, slots: slots)
         var keys: [Int: KeySwitchingKey] = [:]
         for (element, level) in layout.galoisElementLevels().sorted(by: { $0.key < $1.key }) {
-            let full = keyGenerator.galoisKey(secretKey, galoisElement: element)
-            keys[element] = trim(full, to: level, parameters: parameters)
+            keys[element] = keyGenerator.galoisKey(secretKey, galoisElement: element, level: level)
         }
         let encapsulation = try configuration.ephemeralHammingWeight.map {
             try EncapsulationKeys.generate(
                 parameters: parameters, hammingWeight: $0, secretKey: secretKey, keyGenerator: &keyGenerator, seed: ephemeralSeed)
         }
         return BootstrapKeys(
-            relinearizationKey: keyGenerator.relinearizationKey(secretKey), galoisKeys: GaloisKeys(keys: keys),
+            relinearizationKey: keyGenerator.relinearizationKey(secretKey, level: layout.evalModLevel), galoisKeys: GaloisKeys(keys: keys),
             encapsulation: encapsulation)
     }
 

@@ -129,9 +129,18 @@ final class ActivationLowering {
         return level[0]
     }
 
+    /// Lowers the approximation's plan and records, for bootstrap placement, the levels each of its cut points needs
+    /// (`EvaluationPlan.cutPoints`: its inputs, and the values a composite narrows to between stages) and that the
+    /// output needs one level for the product that reads it. A deep activation is then refreshed where it is one
+    /// ciphertext wide, never power by power.
     private func lower(_ approximation: Approximation, _ inputs: [ValueID]) -> ValueID {
-        for input in inputs { state.activationDepths[input] = max(state.activationDepths[input] ?? 0, approximation.depth) }
-        return EvaluationPlanLowering(context: context).lower(approximation.plan, inputs: inputs)
+        let plan = approximation.plan
+        let slots = EvaluationPlanLowering(context: context).lowerSlots(plan, inputs: inputs)
+        func need(_ value: ValueID, _ depth: Int) { state.activationDepths[value] = max(state.activationDepths[value] ?? 0, depth) }
+        for cut in plan.cutPoints { need(slots[cut.slot], cut.depthToNext) }
+        let output = slots[plan.output]
+        need(output, 1)
+        return output
     }
 
     /// The approximation for `kind` at this node's bound, built once per (kind, bound) and reported.

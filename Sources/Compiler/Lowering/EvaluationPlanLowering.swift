@@ -12,6 +12,11 @@ struct EvaluationPlanLowering {
 
     /// The plan's output for `inputs` (one ciphertext per plan input).
     func lower(_ plan: EvaluationPlan, inputs: [ValueID]) -> ValueID {
+        lowerSlots(plan, inputs: inputs)[plan.output]
+    }
+
+    /// The value of every plan slot (inputs first, then one per step).
+    func lowerSlots(_ plan: EvaluationPlan, inputs: [ValueID]) -> [ValueID] {
         precondition(inputs.count == plan.inputCount, "plan expects \(plan.inputCount) inputs")
         var slots = inputs
         slots.reserveCapacity(plan.slotCount)
@@ -41,7 +46,7 @@ struct EvaluationPlanLowering {
             }
             slots.append(value)
         }
-        return slots[plan.output]
+        return slots
     }
 
     /// w·x: small integers by additions (no level), the rest by a scalar multiplication.

@@ -128,16 +128,18 @@ struct Leveler {
         return result
     }
 
-    /// `.optimized` placement: before the first instruction of a polynomial activation, an input whose level cannot
-    /// hold the activation's depth (plus the product after it) is bootstrapped once, so the polynomial runs without
-    /// bootstrapping its intermediate powers.
+    /// `.optimized` placement: before the first instruction that reads a marked value (an activation's input, a value a
+    /// composite activation narrows to between its stages, an activation's output), the value is bootstrapped once if
+    /// its level cannot hold the depth recorded for it, so polynomials run without bootstrapping their intermediate
+    /// powers one by one. Bootstrapping only at the last such point keeps values at the lowest levels, where every
+    /// operation is cheapest.
     private mutating func lookAhead(_ instruction: Instruction, index: Int) throws {
         guard placement == .optimized else { return }
         for old in instruction.operands where !lookedAhead.contains(old) {
             guard let depth = activationDepths[old], Int(old.raw) < map.count, let current = map[Int(old.raw)] else { continue }
             lookedAhead.insert(old)
             let settled = try settle(current, instruction: index)
-            let bootstrapped = ready(settled, need: depth + 1)
+            let bootstrapped = ready(settled, need: depth)
             if bootstrapped != current { define(old, bootstrapped) }
         }
     }
