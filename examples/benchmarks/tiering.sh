@@ -5,18 +5,14 @@
 # Prints time relative to the all-DRAM run, peak DRAM and bytes moved each way. Needs the release build and the .venv
 # of examples/quickstart.sh. POOL_DISK_DIR=dir puts the disk pool elsewhere (default: a temp dir under $TMPDIR).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-T=${TESSERA:-"$(swift build -c release --show-bin-path)/tessera"}
-[ -x "$T" ] || swift build -c release --product tessera
-PY=${PYTHON:-.venv/bin/python}
-M=examples/models/generated
+source "$(dirname "$0")/../common.sh"
+T=$TESSERA PY=$PYTHON M=$MODELS
 W=$(mktemp -d)
 DISK=${POOL_DISK_DIR:-$W}
 SHM=/dev/shm
 [ -d "$SHM" ] && [ -w "$SHM" ] || SHM=$W
 trap 'rm -rf "$W" "$SHM"/tessera-tiering-*.pmem' EXIT
-mkdir -p "$M"
-[ -f "$M/resnet20.onnx" ] || "$PY" examples/models/make_models.py --out "$M" --only resnet20
+model resnet20
 "$PY" -c "import numpy as np; np.save('$W/x.npy', np.random.default_rng(7).standard_normal((1, 3, 32, 32)).astype(np.float32))"
 
 "$T" compile "$M/resnet20.onnx" -o "$W/base.tsp" --activations client > /dev/null

@@ -4,14 +4,8 @@
 # encrypted (keygen, encrypt, run, decrypt) and compare the logits with the plaintext reference.
 # Needs the release build and the .venv of examples/quickstart.sh (onnx, numpy). OUT=dir to keep the files.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-TESSERA=${TESSERA:-"$(swift build -c release --show-bin-path)/tessera"}
-[ -x "$TESSERA" ] || swift build -c release --product tessera
-PYTHON=${PYTHON:-.venv/bin/python}
-MODELS=examples/models/generated
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$MODELS" "$OUT"
-[ -f "$MODELS/resnet20.onnx" ] || "$PYTHON" examples/models/make_models.py --out "$MODELS" --only resnet20
+source "$(dirname "$0")/../common.sh"
+model resnet20
 "$PYTHON" -c "import numpy as np; np.save('$OUT/x.npy', np.random.default_rng(20).standard_normal((1, 3, 32, 32)).astype(np.float32))"
 
 "$TESSERA" compile "$MODELS/resnet20.onnx" -o "$OUT/resnet20.tsp" --activations client --report

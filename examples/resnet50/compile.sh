@@ -7,14 +7,8 @@
 # Needs the release build and the .venv of examples/quickstart.sh (onnx, numpy). OUT=dir to keep the plans (~400 MB
 # and ~220 MB).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-TESSERA=${TESSERA:-"$(swift build -c release --show-bin-path)/tessera"}
-[ -x "$TESSERA" ] || swift build -c release --product tessera
-PYTHON=${PYTHON:-.venv/bin/python}
-MODELS=examples/models/generated
-OUT=${OUT:-$(mktemp -d)}
-mkdir -p "$MODELS" "$OUT"
-[ -f "$MODELS/resnet50.onnx" ] || "$PYTHON" examples/models/make_models.py --out "$MODELS" --only resnet50
+source "$(dirname "$0")/../common.sh"
+model resnet50
 
 echo "== spatial layout, client-aided activations"
 /usr/bin/time -f "compile: %e s wall, peak RSS %M KiB" \
