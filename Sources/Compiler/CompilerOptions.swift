@@ -19,9 +19,13 @@ public enum ActivationMode: String, Sendable, CaseIterable {
 
 /// How the leveling pass places `bootstrap` instructions (with parameters laid out for bootstrapping).
 public enum BootstrapPlacement: String, Sendable, CaseIterable {
-    /// Before a polynomial activation whose depth the remaining levels cannot hold, bootstrap its input once (one
-    /// bootstrap per activation input instead of one per intermediate power); elsewhere as `naive`.
+    /// A dynamic program over (cut point, level) states picks the fewest bootstraps, as late as possible, among the
+    /// activations' cut points (their inputs, the values a composite narrows to between stages, their outputs), with
+    /// residual branches tracked together (`BootstrapPlanner`); falls back to `greedy` if its level model finds no
+    /// placement.
     case optimized
+    /// At each cut point in program order, bootstrap when the levels left cannot reach the next one.
+    case greedy
     /// Bootstrap an operand whenever it has no level left for a product.
     case naive
     /// Never bootstrap: a program too deep for the chain is refused.

@@ -34,7 +34,7 @@ struct CompilationOptions: ParsableArguments {
     var insecurePreset: String?
 
     @Option(name: .customLong("bootstrap-placement"),
-            help: "When the model is deeper than a modulus chain: optimized (bootstrap an activation's input once, before it runs out of levels), naive (bootstrap whenever a value has no level left) or none (refuse).")
+            help: "When the model is deeper than a modulus chain: optimized (a dynamic program picks the fewest bootstraps at activation cut points, residual branches together), greedy (at each cut point, bootstrap when the next cannot be reached), naive (bootstrap whenever a value has no level left) or none (refuse).")
     var bootstrapPlacement: BootstrapPlacement = .optimized
 
     @Option(name: .customLong("insecure-bootstrap-levels"), help: "Application levels of the insecure bootstrappable test ring (with --insecure-preset).")

@@ -133,6 +133,39 @@ import Testing
         #expect(counts[.naive]! >= 3 * counts[.optimized]!, "\(counts)")
     }
 
+    @Test func dynamicProgramBootstrapsASharedValueOnceWhereGreedyRefreshesEachBranch() throws {
+        // y = relu(x) feeds two branches, each scaled then through its own ReLU (degree-15 minimax, depth 4 after its
+        // input scaling), summed. With 5 application levels y arrives at level 1: greedy placement keeps it (it still
+        // has the level its own consumer needs) and then bootstraps each branch's activation input (2); the dynamic
+        // program sees both branches and bootstraps y once (1). Both compute the same function.
+        var graph = TensorGraph(name: "fanout")
+        let x = graph.append(name: "x", .input, type: TensorType(shape: [8, 1]))
+        let y = graph.append(name: "relu_y", .relu, inputs: [x])
+        let a = graph.append(name: "a", .mul, inputs: [y, graph.append(name: "half", .constant(Tensor(shape: [1], floats: [0.5])))])
+        let b = graph.append(name: "b", .mul, inputs: [y, graph.append(name: "quarter", .constant(Tensor(shape: [1], floats: [-0.25])))])
+        let reluA = graph.append(name: "relu_a", .relu, inputs: [a])
+        let reluB = graph.append(name: "relu_b", .relu, inputs: [b])
+        graph.outputs = [graph.append(name: "sum", .add, inputs: [reluA, reluB])]
+        try ShapeInference.run(&graph)
+        var counts: [BootstrapPlacement: Int] = [:]
+        for placement in [BootstrapPlacement.naive, .greedy, .optimized] {
+            var options = Self.options(placement)
+            options.reluDegree = 15
+            options.insecureBootstrapLevels = 5
+            options.activationBounds = ["relu_y": 1, "relu_a": 1, "relu_b": 1]
+            let program = try ModelCompiler.compile(graph, options: options).program
+            try program.verify()
+            counts[placement] = program.opcodeHistogram()[.bootstrap] ?? 0
+            let plain = try PlainInterpreter(program: program).run(inputs: ["x": Tensor(shape: [8, 1], floats: Self.input.map(Float.init))])
+            let got = try #require(plain[program.outputs[0].name]).floats.map(Double.init)
+            let want = Self.input.map { max(0, 0.5 * max(0, $0)) + max(0, -0.25 * max(0, $0)) }
+            #expect(maxAbsoluteError(got, want) < 0.1, "\(placement): \(got) vs \(want)")
+        }
+        print("VALUE bootstraps of a fan-out by placement: \(counts)")
+        #expect(counts[.optimized] == 1 && counts[.greedy] == 2, "\(counts)")
+        #expect(counts[.naive]! > counts[.greedy]!, "\(counts)")
+    }
+
     @Test func placementNoneRefusesAProgramTooDeep() throws {
         var options = Self.options(.none)
         options.security = .classical128

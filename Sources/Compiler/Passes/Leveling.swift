@@ -41,6 +41,8 @@ struct Leveler {
     var lookedAhead = Set<ValueID>()
     var bootstrappedCache: [ValueID: ValueID] = [:]
     var bootstraps = 0
+    /// `.optimized`: the cut values `BootstrapPlanner` chose to bootstrap (nil: decide greedily at each cut).
+    var planned: Set<ValueID>? = nil
 
     init(source: Program, parameters: PlanParameters, placement: BootstrapPlacement = .none, activationDepths: [ValueID: Int] = [:]) {
         self.source = source
@@ -134,12 +136,14 @@ struct Leveler {
     /// powers one by one. Bootstrapping only at the last such point keeps values at the lowest levels, where every
     /// operation is cheapest.
     private mutating func lookAhead(_ instruction: Instruction, index: Int) throws {
-        guard placement == .optimized else { return }
+        guard placement == .optimized || placement == .greedy else { return }
         for old in instruction.operands where !lookedAhead.contains(old) {
             guard let depth = activationDepths[old], Int(old.raw) < map.count, let current = map[Int(old.raw)] else { continue }
             lookedAhead.insert(old)
+            // Settled once here, so a value rotated many times (a convolution's input) is rescaled before, not per copy.
             let settled = try settle(current, instruction: index)
-            let bootstrapped = ready(settled, need: depth)
+            let need = planned.map { $0.contains(old) ? topLevel : 0 } ?? depth
+            let bootstrapped = ready(settled, need: need)
             if bootstrapped != current { define(old, bootstrapped) }
         }
     }
@@ -354,10 +358,18 @@ public struct InsertRescalesAndLevels: CipherPass {
         }
         var leveler = Leveler(source: program, parameters: parameters, placement: state.options.bootstrapPlacement,
                               activationDepths: state.activationDepths)
+        var detail = ""
+        if leveler.placement == .optimized, !state.activationDepths.isEmpty {
+            let planner = BootstrapPlanner(program: program, cuts: Set(state.activationDepths.keys), topLevel: parameters.applicationTopLevel)
+            leveler.planned = planner.chosen
+            detail = planner.chosen == nil
+                ? " (the level model found no placement; greedy at cut points)"
+                : " (\(state.activationDepths.count) cut points, at most \(planner.largestFrontier) states per cut)"
+        }
         program = try leveler.run()
         state.bootstrapCount = leveler.bootstraps
         if parameters.bootstrapping != nil {
-            state.report.append("bootstrapping: \(leveler.bootstraps) bootstrap instruction(s), \(state.options.bootstrapPlacement.rawValue) placement")
+            state.report.append("bootstrapping: \(leveler.bootstraps) bootstrap instruction(s), \(state.options.bootstrapPlacement.rawValue) placement\(detail)")
         }
     }
 }
