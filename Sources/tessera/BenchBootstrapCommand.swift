@@ -104,12 +104,18 @@ struct BenchBootstrap: ParsableCommand {
         let input = try encryptor.encrypt(try encoder.encode(slotsValues, scale: schedule.scale(atLevel: 0), level: 0))
 
         var times: [Double] = []
+        var stageRuns: [[(stage: String, milliseconds: Double)]] = []
         var output = input
         for _ in 0..<reps {
+            var stages: [(stage: String, milliseconds: Double)] = []
             start = now()
-            output = try bootstrapper.bootstrap(input)
+            output = try bootstrapper.bootstrap(input, stages: &stages)
             times.append(now() - start)
+            stageRuns.append(stages)
         }
+        // The stages of the median run.
+        let medianRun = times.indices.sorted { times[$0] < times[$1] }[times.count / 2]
+        let stageMs = stageRuns[medianRun]
         times.sort()
         let bootstrapMs = times[times.count / 2]
         let decoded = encoder.decode(try decryptor.decrypt(output))
@@ -139,6 +145,7 @@ struct BenchBootstrap: ParsableCommand {
                 ("key_mb", String(format: "%.1f", keyMB)),
                 ("keygen_ms", String(format: "%.1f", keygenMs)),
                 ("precompute_ms", String(format: "%.1f", precomputeMs)),
+                ("stage_ms", "{" + stageMs.map { String(format: "\"%@\": %.1f", $0.stage, $0.milliseconds) }.joined(separator: ", ") + "}"),
                 ("diagonal_mb", String(format: "%.1f", diagonalMB)),
                 ("diagonals", "\(bootstrapper.diagonalCount)"),
                 ("galois_keys", "\(keys.galoisKeyCount)"),
@@ -167,6 +174,7 @@ struct BenchBootstrap: ParsableCommand {
                                   keys.encapsulation == nil ? "" : ", encapsulation")),
                 ("keygen_ms", String(format: "%.1f", keygenMs)),
                 ("precompute_ms", String(format: "%.1f", precomputeMs)),
+                ("stages (median run)", stageMs.map { String(format: "%@ %.0f ms", $0.stage, $0.milliseconds) }.joined(separator: ", ")),
                 ("diagonal_mb", String(format: "%.1f (%d plaintexts)", diagonalMB, bootstrapper.diagonalCount)),
                 ("eval_mod_error_log2", String(format: "%.1f", bootstrapper.evalModErrorLog2)),
                 ("failure_probability_log2", String(format: "%.1f", bootstrapper.failureProbabilityLog2)),

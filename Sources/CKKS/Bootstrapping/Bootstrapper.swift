@@ -412,8 +412,24 @@ public final class Bootstrapper: @unchecked Sendable {
     /// Refreshes `ciphertext` (any level, degree 1, slots of magnitude ≲ 1 at the schedule scale): returns a
     /// ciphertext of the same slots at `outputLevel`.
     public func bootstrap(_ ciphertext: Ciphertext) throws -> Ciphertext {
+        var ignored: [(stage: String, milliseconds: Double)] = []
+        return try bootstrap(ciphertext, stages: &ignored)
+    }
+
+    /// `bootstrap`, appending the wall time of each stage (ModRaise with encapsulation, CoeffToSlot, EvalMod,
+    /// SlotToCoeff) to `stages`.
+    public func bootstrap(_ ciphertext: Ciphertext, stages: inout [(stage: String, milliseconds: Double)]) throws -> Ciphertext {
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap(_ stage: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            stages.append((stage, Double(now - clock) / 1e6))
+            clock = now
+        }
         let (prepared, messageScale) = try prepareInput(ciphertext)
-        let parts = try coeffsToSlots(try raise(prepared))
+        let raised = try raise(prepared)
+        lap("modRaise")
+        let parts = try coeffsToSlots(raised)
+        lap("coeffsToSlots")
         let q0 = Double(parameters.qPrimes[0])
         var reduced = try parts.map { part -> Ciphertext in
             var r = try evalMod(part, deferRescale: true)
@@ -423,6 +439,9 @@ public final class Bootstrapper: @unchecked Sendable {
         }
         let merged = try mergeRealParts(reduced)
         reduced = []
-        return try slotsToCoeffs(merged)
+        lap("evalMod")
+        let output = try slotsToCoeffs(merged)
+        lap("slotsToCoeffs")
+        return output
     }
 }
