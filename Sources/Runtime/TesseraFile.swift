@@ -1,7 +1,22 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import CipherIR
 import CKKS
 import Foundation
 import ModularArithmetic
+
+#if canImport(Darwin)
+    private let systemWrite = Darwin.write
+#elseif canImport(Musl)
+    private let systemWrite = Musl.write
+#else
+    private let systemWrite = Glibc.write
+#endif
 
 /// The container of every key and tensor file the client/server commands exchange:
 ///
@@ -15,8 +30,10 @@ import ModularArithmetic
 ///     crc        u32      CRC-32 (IEEE) of every preceding byte
 ///
 /// Payloads are CKKS objects in their own envelope (`CKKSSerialization`: magic, version, parameter
-/// fingerprint, CRC). All integers little-endian. Files are written to a temporary file, flushed and
-/// renamed into place.
+/// fingerprint, CRC). All integers little-endian. Files are written piece by piece (a record's size is
+/// known before its first byte, so the header comes first and the CRC is accumulated on the way) to a
+/// temporary file, flushed and renamed into place; evaluation keys are read from the file mapped into
+/// memory, each key decoded in place.
 public enum TesseraFile {
     public static let version: UInt32 = 1
     static let headerSize = 32
@@ -72,10 +89,27 @@ public enum TesseraFile {
 
     /// Decodes and checks a file: magic, kind, version, length, checksum, fingerprint, records.
     public static func decode(_ bytes: [UInt8], path: String, kind: Kind, fingerprint: UInt64?) throws(RuntimeError) -> [Record] {
+        let decoded = bytes.withUnsafeBytes { raw in
+            Result { () throws(RuntimeError) -> [Record] in
+                try records(in: raw, path: path, kind: kind, fingerprint: fingerprint).map {
+                    Record(tag: $0.tag, payload: Array(raw[$0.payload]))
+                }
+            }
+        }
+        return try decoded.get()
+    }
+
+    /// Checks a file in memory (magic, kind, version, length, checksum, fingerprint, record framing) and returns where
+    /// each record's payload lies. `didChecksum` is told about each stretch of `bytes` once checksummed (16 MiB at a
+    /// time), so a mapped file can drop those pages.
+    static func records(
+        in bytes: UnsafeRawBufferPointer, path: String, kind: Kind, fingerprint: UInt64?,
+        didChecksum: ((UnsafeRawBufferPointer) -> Void)? = nil
+    ) throws(RuntimeError) -> [(tag: String, payload: Range<Int>)] {
         func fail(_ problem: RuntimeError.FileProblem) -> RuntimeError { .file(path: path, reason: problem) }
-        guard bytes.count >= 4, Array(bytes[0..<4]) == Array("TSRT".utf8) else {
-            if bytes.count >= 8, Array(bytes[0..<8]) == PlanFile.magic { throw fail(.wrongKind(expected: kind.description, found: "a plan")) }
-            if bytes.count >= 4, Array(bytes[0..<4]) == CKKSSerialization.magic {
+        guard bytes.count >= 4, bytes.prefix(4).elementsEqual("TSRT".utf8) else {
+            if bytes.count >= 8, bytes.prefix(8).elementsEqual(PlanFile.magic) { throw fail(.wrongKind(expected: kind.description, found: "a plan")) }
+            if bytes.count >= 4, bytes.prefix(4).elementsEqual(CKKSSerialization.magic) {
                 throw fail(.wrongKind(expected: kind.description + " in a Tessera file", found: "a bare CKKS object"))
             }
             throw fail(.notATesseraFile)
@@ -86,7 +120,15 @@ public enum TesseraFile {
             throw fail(.wrongKind(expected: kind.description, found: Kind(rawValue: tag)?.description ?? "unknown kind '\(tag)'"))
         }
         let storedCRC = u32(bytes, bytes.count - 4)
-        let crcIntact = CRC32.checksum(Array(bytes[0..<(bytes.count - 4)])) == storedCRC
+        var crc = RunningCRC32()
+        var checked = 0
+        while checked < bytes.count - 4 {
+            let stretch = UnsafeRawBufferPointer(rebasing: bytes[checked..<min(checked + checksumStretch, bytes.count - 4)])
+            crc.update(stretch)
+            didChecksum?(stretch)
+            checked += stretch.count
+        }
+        let crcIntact = crc.value == storedCRC
         let fileVersion = u32(bytes, 8)
         guard fileVersion == version else {
             throw fail(crcIntact ? .unsupportedVersion(found: fileVersion, supported: version) : .checksumMismatch)
@@ -102,7 +144,7 @@ public enum TesseraFile {
         }
         guard crcIntact else { throw fail(.checksumMismatch) }
         if let fingerprint, fingerprint != storedFingerprint { throw fail(.wrongPlan(expected: fingerprint, found: storedFingerprint)) }
-        var records: [Record] = []
+        var records: [(tag: String, payload: Range<Int>)] = []
         var position = headerSize
         let end = bytes.count - 4
         for index in 0..<count {
@@ -112,20 +154,84 @@ public enum TesseraFile {
             position += 16
             guard recordLength <= UInt64(end - position) else { throw fail(.malformed("record \(index) claims \(recordLength) bytes")) }
             let payloadEnd = position + Int(recordLength)
-            records.append(Record(tag: recordTag.utf8.count == 4 ? recordTag : "????", payload: Array(bytes[position..<payloadEnd])))
-            position = payloadEnd + (8 - Int(recordLength) % 8) % 8
+            records.append((recordTag.utf8.count == 4 ? recordTag : "????", position..<payloadEnd))
+            position = payloadEnd + padding(Int(recordLength))
         }
         guard position == end else { throw fail(.malformed("\(end - position) bytes after the last record")) }
         return records
     }
 
+    /// Bytes checksummed between two `didChecksum` reports.
+    static let checksumStretch = 1 << 24
+
+    /// Zero bytes after a payload of `length` bytes, to the next multiple of 8.
+    static func padding(_ length: Int) -> Int { (8 - length % 8) % 8 }
+
+    /// Writes records already in memory (see `write(kind:fingerprint:streaming:to:)`).
     public static func write(kind: Kind, fingerprint: UInt64, records: [Record], to path: String) throws(RuntimeError) {
-        do {
-            try PlanFile.writeAtomically(encode(kind: kind, fingerprint: fingerprint, records: records), to: path)
-        } catch {
-            if case .io(let failedPath, let operation, let reason) = error { throw .io(path: failedPath, operation: operation, reason: reason) }
-            throw .io(path: path, operation: "write", reason: "\(error)")
+        try write(kind: kind, fingerprint: fingerprint, streaming: records.map(StreamedRecord.init), to: path)
+    }
+
+    /// A record whose payload is written piece by piece (an evaluation key: gigabytes at N = 2^16, never gathered in
+    /// memory); its byte count is known before the file's first byte is written.
+    public struct StreamedRecord {
+        public var tag: String
+        public var byteCount: Int
+        /// Hands exactly `byteCount` bytes, in pieces, to the sink it is given.
+        public var writePayload: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
+        public init(tag: String, byteCount: Int, writePayload: @escaping (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
+            precondition(tag.utf8.count == 4, "a record tag is four ASCII bytes")
+            self.tag = tag
+            self.byteCount = byteCount
+            self.writePayload = writePayload
         }
+
+        /// A record whose payload is already in memory.
+        public init(_ record: Record) {
+            self.init(tag: record.tag, byteCount: record.payload.count) { sink in try record.payload.withUnsafeBytes { try sink($0) } }
+        }
+
+        /// A record holding `object` serialized under `parameters`, written key by key.
+        public init(tag: String, object: some StreamingSerializable, parameters: CKKSParameters) {
+            self.init(tag: tag, byteCount: object.serializedByteCount(parameters: parameters)) { sink in
+                try object.serialize(parameters: parameters, to: sink)
+            }
+        }
+    }
+
+    /// Writes a file record by record without holding it in memory: the header (its length from the records' byte
+    /// counts), each record's header, payload and padding, then the CRC accumulated on the way; into a temporary
+    /// file that is flushed and renamed over `path`. The bytes are those of `encode`.
+    public static func write(kind: Kind, fingerprint: UInt64, streaming records: [StreamedRecord], to path: String) throws(RuntimeError) {
+        let length = records.reduce(0) { $0 + 16 + $1.byteCount + padding($1.byteCount) }
+        let file = try AtomicFileWriter(path: path)
+        var header = kind.magic
+        append(version, to: &header)
+        append(UInt32(records.count), to: &header)
+        append(fingerprint, to: &header)
+        append(UInt64(length), to: &header)
+        try file.write(header)
+        for record in records {
+            var recordHeader = Array(record.tag.utf8)
+            append(UInt32(0), to: &recordHeader)
+            append(UInt64(record.byteCount), to: &recordHeader)
+            try file.write(recordHeader)
+            let start = file.byteCount
+            do {
+                try record.writePayload { try file.write($0) }
+            } catch let error as RuntimeError {
+                throw error
+            } catch {
+                throw .io(path: path, operation: "write record '\(record.tag)' of", reason: "\(error)")
+            }
+            precondition(file.byteCount - start == record.byteCount, "record '\(record.tag)' wrote \(file.byteCount - start) bytes, announced \(record.byteCount)")
+            try file.write([UInt8](repeating: 0, count: padding(record.byteCount)))
+        }
+        var crc: [UInt8] = []
+        append(file.crc.value, to: &crc)
+        try file.write(crc)
+        try file.commit()
     }
 
     public static func read(path: String, kind: Kind, fingerprint: UInt64?) throws(RuntimeError) -> [Record] {
@@ -137,10 +243,139 @@ public enum TesseraFile {
         return try decode(bytes, path: path, kind: kind, fingerprint: fingerprint)
     }
 
+    /// Maps the file at `path` into memory and checks it as `read` does (the checksum pass drops the pages it has
+    /// read); returns the mapping and each record's payload in it, valid while the mapping is alive. Decoders hand
+    /// what they have read back to `MappedFile.release`, so a file of gigabytes never sits in memory whole.
+    static func map(path: String, kind: Kind, fingerprint: UInt64?) throws(RuntimeError) -> (file: MappedFile, records: [(tag: String, payload: UnsafeRawBufferPointer)]) {
+        let file = try MappedFile(path: path)
+        let found = try records(in: file.bytes, path: path, kind: kind, fingerprint: fingerprint, didChecksum: file.release)
+        return (file, found.map { ($0.tag, UnsafeRawBufferPointer(rebasing: file.bytes[$0.payload])) })
+    }
+
     static func append(_ value: UInt32, to bytes: inout [UInt8]) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
     static func append(_ value: UInt64, to bytes: inout [UInt8]) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
     static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) } }
-    static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) } }
+    static func u32(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)) }
+    static func u64(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt64 { UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+
+    /// A file mapped read-only into memory, unmapped when released. `release` drops pages the reader is done with from
+    /// the process (they stay in the page cache), so reading a file of gigabytes does not hold it in memory.
+    final class MappedFile {
+        let bytes: UnsafeRawBufferPointer
+        private let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+        init(path: String) throws(RuntimeError) {
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw .io(path: path, operation: "open", reason: String(cString: strerror(errno))) }
+            defer { close(descriptor) }
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else { throw .io(path: path, operation: "stat", reason: String(cString: strerror(errno))) }
+            let size = Int(status.st_size)
+            guard size > 0 else {
+                bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+                return
+            }
+            guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), address != MAP_FAILED else {
+                throw .io(path: path, operation: "map", reason: String(cString: strerror(errno)))
+            }
+            madvise(address, size, MADV_SEQUENTIAL)
+            bytes = UnsafeRawBufferPointer(start: address, count: size)
+        }
+
+        /// Drops the whole pages inside `range` (a part of `bytes`) from the process's memory.
+        func release(_ range: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, let start = range.baseAddress else { return }
+            let offset = start - base
+            let first = (offset + pageSize - 1) / pageSize * pageSize
+            let end = (offset + range.count) / pageSize * pageSize
+            guard end > first else { return }
+            madvise(UnsafeMutableRawPointer(mutating: base + first), end - first, MADV_DONTNEED)
+        }
+
+        deinit {
+            if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        }
+    }
+}
+
+/// Writes a file through a 1 MiB buffer into `<path>.tmp-<pid>-<random>` beside it, accumulating the CRC-32 of every
+/// byte; `commit` flushes, fsyncs and renames it over `path` (as `PlanFile.writeAtomically` does), and a writer
+/// dropped without a commit removes its temporary file, so a reader sees the old file or the new one, never a part.
+final class AtomicFileWriter {
+    let path: String
+    let temporary: String
+    private var descriptor: Int32
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var buffered = 0
+    private var committed = false
+    /// The CRC-32 of every byte written so far.
+    private(set) var crc = RunningCRC32()
+    /// Bytes written so far.
+    private(set) var byteCount = 0
+
+    init(path: String) throws(RuntimeError) {
+        self.path = path
+        var random = SystemRandomNumberGenerator()
+        temporary = "\(path).tmp-\(getpid())-\(String(random.next() as UInt64, radix: 36))"
+        let opened = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        // Thrown before every property is set: no deinit runs, so nobody else's file is removed.
+        guard opened >= 0 else { throw .io(path: temporary, operation: "create", reason: String(cString: strerror(errno))) }
+        descriptor = opened
+        buffer = .allocate(byteCount: 1 << 20, alignment: 8)
+    }
+
+    func write(_ bytes: [UInt8]) throws(RuntimeError) {
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(RuntimeError) in try write(raw) } }
+        try result.get()
+    }
+
+    /// Appends `bytes`: copied into the buffer, or written straight through when at least as large as the buffer.
+    func write(_ bytes: UnsafeRawBufferPointer) throws(RuntimeError) {
+        crc.update(bytes)
+        byteCount += bytes.count
+        if buffered + bytes.count > buffer.count { try flush() }
+        if bytes.count >= buffer.count {
+            try writeFully(bytes)
+        } else if let source = bytes.baseAddress, let destination = buffer.baseAddress {
+            (destination + buffered).copyMemory(from: source, byteCount: bytes.count)
+            buffered += bytes.count
+        }
+    }
+
+    private func flush() throws(RuntimeError) {
+        try writeFully(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]))
+        buffered = 0
+    }
+
+    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws(RuntimeError) {
+        guard let base = bytes.baseAddress else { return }
+        var written = 0
+        while written < bytes.count {
+            let result = systemWrite(descriptor, base + written, bytes.count - written)
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: temporary, operation: "write", reason: String(cString: strerror(errno)))
+            }
+            written += result
+        }
+    }
+
+    /// Flushes the buffer, fsyncs and closes the temporary file and renames it over `path`.
+    func commit() throws(RuntimeError) {
+        try flush()
+        guard fsync(descriptor) == 0 else { throw .io(path: temporary, operation: "flush", reason: String(cString: strerror(errno))) }
+        let closed = close(descriptor)
+        descriptor = -1
+        guard closed == 0 else { throw .io(path: temporary, operation: "close", reason: String(cString: strerror(errno))) }
+        guard rename(temporary, path) == 0 else { throw .io(path: path, operation: "replace", reason: String(cString: strerror(errno))) }
+        committed = true
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+        if !committed { unlink(temporary) }
+        buffer.deallocate()
+    }
 }
 
 /// Keys, inputs and outputs of one plan, read and written through `TesseraFile`.
@@ -231,12 +466,16 @@ public struct PlanSession {
                               records: [.init(tag: "PK  ", payload: key.serialized(parameters: parameters))], to: path)
     }
 
-    /// Only public material: the relinearization key and the Galois keys.
-    public func writeEvaluationKeys(relinearizationKey: RelinearizationKey?, galoisKeys: GaloisKeys?, to path: String) throws(RuntimeError) {
-        var records: [TesseraFile.Record] = []
-        if let relinearizationKey { records.append(.init(tag: "RLK ", payload: relinearizationKey.serialized(parameters: parameters))) }
-        if let galoisKeys { records.append(.init(tag: "GAL ", payload: galoisKeys.serialized(parameters: parameters))) }
-        try TesseraFile.write(kind: .evaluationKeys, fingerprint: keySetFingerprint, records: records, to: path)
+    /// Only public material: the relinearization key, the Galois keys and the bootstrapping keys (records "RLK ",
+    /// "GAL ", "BOOT"), each written key by key straight from memory (no copy of a key is made).
+    public func writeEvaluationKeys(
+        relinearizationKey: RelinearizationKey?, galoisKeys: GaloisKeys?, bootstrapKeys: BootstrapKeys? = nil, to path: String
+    ) throws(RuntimeError) {
+        var records: [TesseraFile.StreamedRecord] = []
+        if let relinearizationKey { records.append(.init(tag: "RLK ", object: relinearizationKey, parameters: parameters)) }
+        if let galoisKeys { records.append(.init(tag: "GAL ", object: galoisKeys, parameters: parameters)) }
+        if let bootstrapKeys { records.append(.init(tag: "BOOT", object: bootstrapKeys, parameters: parameters)) }
+        try TesseraFile.write(kind: .evaluationKeys, fingerprint: keySetFingerprint, streaming: records, to: path)
     }
 
     private func ckks<T>(_ path: String, _ body: () throws -> T) throws(RuntimeError) -> T {
@@ -260,17 +499,39 @@ public struct PlanSession {
         return try ckks(path) { try PublicKey(deserializing: payload, parameters: parameters) }
     }
 
-    /// Reads evaluation keys and checks that they cover the plan's needs.
-    public func readEvaluationKeys(path: String) throws(RuntimeError) -> (relinearization: RelinearizationKey?, galois: GaloisKeys?) {
-        let records = try TesseraFile.read(path: path, kind: .evaluationKeys, fingerprint: keySetFingerprint)
+    /// Reads evaluation keys and checks that they cover the plan's needs, bootstrapping included (`bootstrapSetup`).
+    /// The file is mapped into memory and each key decoded in place; the pages of a decoded key are dropped from the
+    /// process as it goes, so reading holds the decoded keys plus about one key of the file.
+    public func readEvaluationKeys(path: String) throws(RuntimeError)
+        -> (relinearization: RelinearizationKey?, galois: GaloisKeys?, bootstrap: BootstrapKeys?)
+    {
+        let (file, records) = try TesseraFile.map(path: path, kind: .evaluationKeys, fingerprint: keySetFingerprint)
         var relinearization: RelinearizationKey?
         var galois: GaloisKeys?
+        var bootstrap: BootstrapKeys?
+        var seen: Set<String> = []
         for record in records {
+            guard seen.insert(record.tag).inserted else { throw .file(path: path, reason: .malformed("record '\(record.tag)' appears twice")) }
             switch record.tag {
-            case "RLK ": relinearization = try ckks(path) { try RelinearizationKey(deserializing: record.payload, parameters: parameters) }
-            case "GAL ": galois = try ckks(path) { try GaloisKeys(deserializing: record.payload, parameters: parameters) }
+            case "RLK ":
+                relinearization = try ckks(path) { try RelinearizationKey(deserializing: record.payload, parameters: parameters, didRead: file.release) }
+            case "GAL ":
+                galois = try ckks(path) { try GaloisKeys(deserializing: record.payload, parameters: parameters, didRead: file.release) }
+            case "BOOT":
+                bootstrap = try ckks(path) { try BootstrapKeys(deserializing: record.payload, parameters: parameters, didRead: file.release) }
             default: throw .file(path: path, reason: .malformed("unknown record '\(record.tag)'"))
             }
+        }
+        withExtendedLifetime(file) {}
+        if let (configuration, slots) = try bootstrapSetup() {
+            guard let bootstrap else {
+                throw .file(path: path, reason: .malformed("the plan bootstraps and the file has no bootstrapping keys; run tessera keygen again"))
+            }
+            do { try bootstrap.validate(parameters: parameters, configuration: configuration, slots: slots) } catch {
+                throw .file(path: path, reason: .malformed("\(error)"))
+            }
+        } else if bootstrap != nil {
+            throw .file(path: path, reason: .malformed("it holds bootstrapping keys and the plan does not bootstrap; run tessera keygen again"))
         }
         if program.keys.relinearization, relinearization == nil {
             throw .file(path: path, reason: .malformed("the plan needs a relinearization key and the file has none; run tessera keygen again"))
@@ -293,7 +554,7 @@ public struct PlanSession {
             throw .file(path: path, reason: .malformed(
                 "Galois key for \(name) covers levels ≤ \(key.level); the plan uses it at level \(needed); run tessera keygen again"))
         }
-        return (relinearization, galois)
+        return (relinearization, galois, bootstrap)
     }
 
     // MARK: tensor files
@@ -326,7 +587,9 @@ public struct PlanSession {
             guard binding < bindings.count, index < bindings[binding].ciphertextCount, result[binding][index] == nil else {
                 throw .file(path: path, reason: .malformed("ciphertext \(index) of binding \(binding) is out of range or repeated"))
             }
-            let ciphertext = try ckks(path) { try Ciphertext(deserializing: Array(record.payload[8...]), parameters: parameters) }
+            let ciphertext = try ckks(path) {
+                try record.payload.withUnsafeBytes { try Ciphertext(deserializing: UnsafeRawBufferPointer(rebasing: $0[8...]), parameters: parameters) }
+            }
             guard ciphertext.degree == 1 else { throw .file(path: path, reason: .malformed("a ciphertext has degree \(ciphertext.degree)")) }
             if kind == .inputs, let level = bindings[binding].level, ciphertext.level != level {
                 throw .file(path: path, reason: .malformed(

@@ -6,7 +6,7 @@ import Runtime
 struct Keygen: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate the keys of a plan: the secret key (client only) and the evaluation keys (server).",
-        discussion: "The evaluation-key file holds only public material: the relinearization key and the Galois keys for the plan's rotation steps (and conjugation)."
+        discussion: "The evaluation-key file holds only public material: the relinearization key and the Galois keys for the plan's rotation steps (and conjugation), each at the highest level the plan uses it, and for a plan that bootstraps the bootstrapping keys (their own relinearization key, the Galois keys of the bootstrapping circuit and the sparse-secret encapsulation keys). The file is written key by key, never held in memory twice."
     )
 
     @Argument(help: "The plan file (.tsp).")
@@ -29,18 +29,17 @@ struct Keygen: ParsableCommand {
     func run() throws {
         let start = monotonicSeconds()
         let session = try PlanSession(program: try loadPlan(plan))
-        if try session.bootstrapSetup() != nil {
-            throw CommandError("the plan bootstraps, and bootstrapping keys are not written to key files yet; run it with `tessera infer PLAN.tsp --input X.npy`, which makes every key in the process")
-        }
         let keys = try session.generateKeys(seed: seed, threads: threadOptions.resolved)
         try session.writeSecretKey(keys.secretKey, to: secretKey)
-        try session.writeEvaluationKeys(relinearizationKey: keys.relinearizationKey, galoisKeys: keys.galoisKeys, to: evalKeys)
+        try session.writeEvaluationKeys(
+            relinearizationKey: keys.relinearizationKey, galoisKeys: keys.galoisKeys, bootstrapKeys: keys.bootstrapKeys, to: evalKeys)
         if let publicKey { try session.writePublicKey(keys.publicKey, to: publicKey) }
         let galoisBytes = keys.galoisKeys?.byteCount ?? 0
         let relinearizationBytes = keys.relinearizationKey?.key.byteCount ?? 0
         print("parameters:  \(session.parameters)")
         print("secret key:  \(secretKey)")
-        print("eval keys:   \(evalKeys) (relinearization \(formatBytes(relinearizationBytes)), \(keys.galoisKeys?.galoisElements.count ?? 0) Galois keys \(formatBytes(galoisBytes)))")
+        let bootstrapping = keys.bootstrapKeys.map { ", bootstrapping \(formatBytes($0.byteCount)) (\($0.galoisKeyCount) Galois keys)" } ?? ""
+        print("eval keys:   \(evalKeys) (relinearization \(formatBytes(relinearizationBytes)), \(keys.galoisKeys?.galoisElements.count ?? 0) Galois keys \(formatBytes(galoisBytes))\(bootstrapping))")
         if let publicKey { print("public key:  \(publicKey)") }
         print(String(format: "generated in %.3f s", monotonicSeconds() - start))
     }

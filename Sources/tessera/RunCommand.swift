@@ -145,7 +145,8 @@ struct Run: ParsableCommand {
         let loaded = monotonicSeconds()
         let result = try PlanRunner.runCKKS(
             session: session, inputs: inputs, relinearizationKey: keys.relinearization, galoisKeys: keys.galois, store: store,
-            threads: threadOptions.resolved, refreshSecretKey: refreshKey, checkpoint: policy, resume: checkpoint, observer: observer)
+            threads: threadOptions.resolved, refreshSecretKey: refreshKey, checkpoint: policy, resume: checkpoint, bootstrapKeys: keys.bootstrap,
+            observer: observer)
         try session.writeCiphertexts(result.outputs, kind: .outputs, to: output[0])
         let statistics = result.statistics
         print("wrote \(output[0])")
