@@ -87,9 +87,10 @@ extension Program {
     /// ciphertext made for another plan is refused.
     public var planFingerprint: UInt64 { Fingerprint.of(PlanFile.encode(self)) }
 
-    /// A 64-bit identity of what keys depend on: the parameters and the key requirements. Key files
-    /// carry it, so keys made for another parameter set or another rotation set are refused, while a
-    /// recompiled plan with the same parameters and keys keeps working with its keys.
+    /// A 64-bit identity of what keys depend on: the parameters, the key requirements and, for a plan that
+    /// bootstraps, the bootstrapping circuit and its slot count. Key files carry it, so keys made for another
+    /// parameter set, rotation set or bootstrap are refused, while a recompiled plan with the same parameters and
+    /// keys keeps working with its keys.
     public var keySetFingerprint: UInt64 {
         var bytes: [UInt8] = []
         func put(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
@@ -109,6 +110,15 @@ extension Program {
         }
         put((keys.relinearization ? 1 : 0) | (keys.conjugation ? 2 : 0) | (keys.bootstrapping ? 4 : 0))
         put(keys.rotationSteps.count); keys.rotationSteps.forEach { put($0) }
+        // Bootstrapping keys depend on the circuit (its levels, EvalMod's shape) and the slot count it bootstraps.
+        if keys.bootstrapping {
+            if let b = parameters?.bootstrapping {
+                [b.coeffsToSlotsLevels, b.evalModLevels, b.slotsToCoeffsLevels, b.sineRange, b.cosineDegree, b.doubleAngles,
+                 b.outputLevel].forEach { put($0) }
+                put(b.messageRatioLog2.bitPattern)
+            }
+            put((try? bootstrapSlots()) ?? 0)
+        }
         return Fingerprint.of(bytes)
     }
 }

@@ -122,13 +122,19 @@ import Testing
         try PlanFile.writeAtomically(bytes, to: damagedPath)
         #expect(Self.problem { _ = try session.readEvaluationKeys(path: damagedPath) } == .checksumMismatch)
 
-        // From another plan: the same parameters and key requirements (the key-set fingerprint matches) but values of
-        // 32 slots to bootstrap, whose circuit needs other rotations.
+        // From another plan: the same parameters and key requirements but values of 32 slots to bootstrap, whose
+        // circuit needs other rotations. The key-set fingerprint covers the bootstrap slot count, so the file is refused
+        // as another key set; relabeled with the other plan's fingerprint, validation names the missing rotation.
         let wide = try PlanSession(program: try Self.compile(rows: 32).program, checkSecurity: false)
-        #expect(wide.keySetFingerprint == session.keySetFingerprint)
         #expect(try wide.bootstrapSetup()?.slots != setup.slots)
-        let otherSlots = try refusal(bootstrapKeys, session: wide)
+        #expect(wide.keySetFingerprint != session.keySetFingerprint)
+        _ = try refusal(bootstrapKeys)
+        #expect(Self.problem { _ = try wide.readEvaluationKeys(path: path) }
+            == .wrongPlan(expected: wide.keySetFingerprint, found: session.keySetFingerprint))
+        try wide.writeEvaluationKeys(relinearizationKey: keys.relinearizationKey, galoisKeys: keys.galoisKeys, bootstrapKeys: bootstrapKeys, to: path)
+        let otherSlots = Self.problem { _ = try wide.readEvaluationKeys(path: path) }.map { "\($0)" } ?? "accepted"
         #expect(otherSlots.contains("bootstrapping Galois key for rotation by") && otherSlots.contains("run tessera keygen again"), "\(otherSlots)")
+        _ = try refusal(bootstrapKeys)  // this plan's own file again
         // From a plan with other key requirements: the fingerprint differs.
         var other = program
         other.keys.insertRotationStep(1)
