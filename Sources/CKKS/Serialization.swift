@@ -31,11 +31,7 @@ public enum CKKSSerialization {
     }
 
     /// The CRC-32 (IEEE 802.3, the zlib `crc32`) of `bytes`.
-    public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc = RunningCRC32()
-        crc.update(bytes)
-        return crc.value
-    }
+    public static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 { RunningCRC32.of(bytes) }
 
     /// Writes the header of an envelope whose payload has `payloadLength` bytes.
     static func writeHeader<Output: ByteOutput>(
@@ -106,15 +102,8 @@ public enum CKKSSerialization {
         guard bytes.count >= envelopeByteCount else { throw CKKSError.truncatedData("envelope header") }
         guard bytes.prefix(4).elementsEqual(magic) else { throw CKKSError.badMagic }
         let crcStored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: bytes.count - 4, as: UInt32.self))
-        var crc = RunningCRC32()
-        var checked = 0
-        while checked < bytes.count - 4 {
-            let chunk = UnsafeRawBufferPointer(rebasing: bytes[checked..<min(checked + checksumChunk, bytes.count - 4)])
-            crc.update(chunk)
-            didRead?(chunk)
-            checked += chunk.count
-        }
-        guard crc.value == crcStored else { throw CKKSError.checksumMismatch }
+        let crc = RunningCRC32.of(UnsafeRawBufferPointer(rebasing: bytes.dropLast(4)), stretch: checksumChunk, didRead: didRead)
+        guard crc == crcStored else { throw CKKSError.checksumMismatch }
         var r = ByteReader(bytes: bytes, position: 4)
         let version = Int(try r.read16())
         guard version == Int(self.version) else { throw CKKSError.unsupportedVersion(version) }
@@ -164,6 +153,21 @@ public struct RunningCRC32: Sendable {
 
     /// The CRC of every byte fed so far.
     public var value: UInt32 { ~state }
+
+    /// The CRC of `bytes`, fed in stretches of `stretch` bytes; `didRead` is told about each stretch once it is
+    /// checksummed (so a reader of a memory-mapped file can hand those pages back).
+    public static func of(_ bytes: UnsafeRawBufferPointer, stretch: Int = 1 << 24,
+                          didRead: ((UnsafeRawBufferPointer) -> Void)? = nil) -> UInt32 {
+        var crc = RunningCRC32()
+        var checked = 0
+        while checked < bytes.count {
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[checked..<min(checked + stretch, bytes.count)])
+            crc.update(piece)
+            didRead?(piece)
+            checked += piece.count
+        }
+        return crc.value
+    }
 
     /// Feeds `bytes` after those fed before.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {

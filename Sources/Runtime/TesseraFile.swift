@@ -120,15 +120,8 @@ public enum TesseraFile {
             throw fail(.wrongKind(expected: kind.description, found: Kind(rawValue: tag)?.description ?? "unknown kind '\(tag)'"))
         }
         let storedCRC = u32(bytes, bytes.count - 4)
-        var crc = RunningCRC32()
-        var checked = 0
-        while checked < bytes.count - 4 {
-            let stretch = UnsafeRawBufferPointer(rebasing: bytes[checked..<min(checked + checksumStretch, bytes.count - 4)])
-            crc.update(stretch)
-            didChecksum?(stretch)
-            checked += stretch.count
-        }
-        let crcIntact = crc.value == storedCRC
+        let crcIntact = RunningCRC32.of(UnsafeRawBufferPointer(rebasing: bytes.dropLast(4)), stretch: checksumStretch,
+                                        didRead: didChecksum) == storedCRC
         let fileVersion = u32(bytes, 8)
         guard fileVersion == version else {
             throw fail(crcIntact ? .unsupportedVersion(found: fileVersion, supported: version) : .checksumMismatch)

@@ -25,7 +25,7 @@ public struct EncapsulationKeys: Sendable {
         let polynomial = Sampler.evaluationPolynomial(
             coefficients, ring: parameters.ring, level: parameters.maxLevel, withSpecialPrimes: true, executor: keyGenerator.executor)
         let ephemeral = SecretKey(coefficients: coefficients, polynomial: polynomial)
-        let toEphemeral = BootstrapKeys.trim(keyGenerator.keySwitchingKey(from: secretKey.polynomial, to: ephemeral), to: 0, parameters: parameters)
+        let toEphemeral = keyGenerator.keySwitchingKey(from: secretKey.polynomial, to: ephemeral, level: 0)
         let fromEphemeral = keyGenerator.keySwitchingKey(from: polynomial, to: secretKey)
         return EncapsulationKeys(toEphemeral: toEphemeral, fromEphemeral: fromEphemeral, hammingWeight: hammingWeight)
     }

@@ -28,7 +28,8 @@ struct BootstrapPlanner {
     let bootstrapCount: Int
     let largestFrontier: Int
 
-    /// Levels cut values may be dropped below without a refresh are not tracked above this many states per cut.
+    /// The most states the program keeps per cut point; beyond it the planner gives up (`chosen` is nil) and the
+    /// leveling pass places bootstraps greedily.
     static let frontierLimit = 20_000
 
     init(program: Program, cuts marked: Set<ValueID>, topLevel: Int) {
