@@ -43,7 +43,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("protobuf-c")]
         ),
         // arithmetic and scheme
-        .target(name: "ModularArithmetic", swiftSettings: fastMath),
+        // AVX-512 NTT kernels (x86-64, chosen at run time; portable Swift loops elsewhere)
+        .target(name: "CModularKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "ModularArithmetic", dependencies: ["CModularKernels"], swiftSettings: fastMath),
         .target(
             name: "CKKS",
             dependencies: ["ModularArithmetic", .product(name: "Numerics", package: "swift-numerics")],

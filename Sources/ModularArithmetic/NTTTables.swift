@@ -1,3 +1,6 @@
+import CModularKernels
+import Foundation
+
 /// Precomputed tables for the negacyclic number-theoretic transform over Z_q[X]/(X^N + 1).
 ///
 /// Forward: Cooley–Tukey with Harvey's lazy butterflies (values kept in [0, 4q)) and Shoup
@@ -16,6 +19,9 @@ public final class NTTTables: @unchecked Sendable {
     @usableFromInline let inverseRootPowersShoup: UnsafeMutablePointer<UInt64>
     public let inverseDegree: UInt64
     public let inverseDegreeShoup: UInt64
+    /// The last inverse stage's twiddle times N^(-1), and its Shoup companion.
+    let lastInverseTwiddle: UInt64
+    let lastInverseTwiddleShoup: UInt64
 
     /// - Parameters: degree N (power of two ≥ 2), a prime q ≡ 1 (mod 2N).
     public init(degree: Int, modulus: Modulus) throws(ModularArithmeticError) {
@@ -45,6 +51,8 @@ public final class NTTTables: @unchecked Sendable {
         }
         inverseDegree = q.inverse(UInt64(degree))!
         inverseDegreeShoup = q.shoupPrecompute(inverseDegree)
+        lastInverseTwiddle = q.multiply(inverseRootPowers[1], inverseDegree)
+        lastInverseTwiddleShoup = q.shoupPrecompute(lastInverseTwiddle)
     }
 
     deinit {
@@ -83,13 +91,27 @@ public final class NTTTables: @unchecked Sendable {
         }
     }
 
-    /// Forward NTT leaving values in [0, 4q). Input < 2q.
+    /// Whether this process runs the AVX-512 NTT kernels (CModularKernels) instead of the portable Swift loops.
+    /// Both compute the same words; set `TESSERA_PORTABLE_KERNELS=1` to force the Swift loops.
+    public static let vectorKernels: Bool =
+        tessera_kernels_available() != 0 && ProcessInfo.processInfo.environment["TESSERA_PORTABLE_KERNELS"] == nil
+
+    /// Forward NTT leaving values in [0, 4q). Input < 4q. Runs the AVX-512 kernel where the CPU has it
+    /// (N ≥ 32), otherwise `forwardLazyPortable`; the two give identical words.
+    public func forwardLazy(_ a: UnsafeMutablePointer<UInt64>) {
+        if NTTTables.vectorKernels && logDegree >= 5 {
+            tessera_ntt_forward_lazy(a, rootPowers, rootPowersShoup, modulus.value, Int32(logDegree))
+        } else {
+            forwardLazyPortable(a)
+        }
+    }
+
+    /// The forward NTT in Swift, values left in [0, 4q).
     ///
     /// Stages are fused in pairs (radix 4): each pass loads four values, applies the two
     /// butterflies of stage m and the two of stage 2m in registers and stores them, halving the
     /// memory traffic of the radix-2 loop. An odd stage count starts with one radix-2 stage.
-    @inlinable
-    public func forwardLazy(_ a: UnsafeMutablePointer<UInt64>) {
+    public func forwardLazyPortable(_ a: UnsafeMutablePointer<UInt64>) {
         let q = modulus.value
         let twoQ = q &<< 1
         let n = degree
@@ -171,12 +193,23 @@ public final class NTTTables: @unchecked Sendable {
         }
     }
 
-    /// Inverse NTT leaving values in [0, 2q).
+    /// Inverse NTT leaving values in [0, 2q). Input < 2q. Runs the AVX-512 kernel where the CPU has it
+    /// (N ≥ 32), otherwise `inverseLazyPortable`; the two give identical words.
+    public func inverseLazy(_ a: UnsafeMutablePointer<UInt64>) {
+        if NTTTables.vectorKernels && logDegree >= 5 {
+            tessera_ntt_inverse_lazy(
+                a, inverseRootPowers, inverseRootPowersShoup, modulus.value, Int32(logDegree),
+                inverseDegree, inverseDegreeShoup, lastInverseTwiddle, lastInverseTwiddleShoup)
+        } else {
+            inverseLazyPortable(a)
+        }
+    }
+
+    /// The inverse NTT in Swift, values left in [0, 2q).
     ///
     /// Stages n/2 … 2 are fused in pairs (radix 4) like the forward transform; the last stage is
     /// fused with the scaling by N^(-1).
-    @inlinable
-    public func inverseLazy(_ a: UnsafeMutablePointer<UInt64>) {
+    public func inverseLazyPortable(_ a: UnsafeMutablePointer<UInt64>) {
         let q = modulus.value
         let twoQ = q &<< 1
         let n = degree
@@ -213,11 +246,10 @@ public final class NTTTables: @unchecked Sendable {
             }
         }
         // Last stage (m = 1) fused with the scaling by N^(-1).
-        let w = inverseRootPowers[1]
         let nInv = inverseDegree
         let nInvShoup = inverseDegreeShoup
-        let wn = modulus.multiply(w, nInv)
-        let wnShoup = modulus.shoupPrecompute(wn)
+        let wn = lastInverseTwiddle
+        let wnShoup = lastInverseTwiddleShoup
         let half = n >> 1
         for j in 0..<half {
             let u = a[j]

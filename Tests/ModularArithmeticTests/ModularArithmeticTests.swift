@@ -121,6 +121,33 @@ private struct SplitMix: RandomNumberGenerator {
         #expect(a == original)  // round trip
     }
 
+    /// The AVX-512 kernels (where this CPU has them) must give the portable loops' words exactly, lazy ranges
+    /// included, for every size they take (N ≥ 32) and for inputs at the top of the accepted ranges.
+    @Test(arguments: [(5, 61), (6, 40), (7, 60), (10, 56), (11, 30), (13, 61), (16, 60), (16, 40)])
+    func vectorKernelsMatchPortableLoops(logDegree: Int, bits: Int) throws {
+        let degree = 1 << logDegree
+        let q = Modulus(try PrimeGenerator.nttPrimes(bits: bits, count: 1, degree: degree)[0])
+        let tables = try NTTTables(degree: degree, modulus: q)
+        var rng = SplitMix(state: UInt64(degree * bits))
+        let fourQ = 4 * q.value, twoQ = 2 * q.value
+        var input = (0..<degree).map { _ in UInt64.random(in: 0..<fourQ, using: &rng) }
+        input[0] = fourQ - 1
+        input[degree - 1] = fourQ - 1
+        var portable = input, chosen = input
+        portable.withUnsafeMutableBufferPointer { tables.forwardLazyPortable($0.baseAddress!) }
+        chosen.withUnsafeMutableBufferPointer { tables.forwardLazy($0.baseAddress!) }
+        #expect(chosen == portable)
+        #expect(portable.allSatisfy { $0 < fourQ })
+        var inverseInput = input.map { $0 % twoQ }
+        inverseInput[1] = twoQ - 1
+        portable = inverseInput
+        chosen = inverseInput
+        portable.withUnsafeMutableBufferPointer { tables.inverseLazyPortable($0.baseAddress!) }
+        chosen.withUnsafeMutableBufferPointer { tables.inverseLazy($0.baseAddress!) }
+        #expect(chosen == portable)
+        #expect(portable.allSatisfy { $0 < twoQ })
+    }
+
     @Test func knownAnswerMonomialEvaluatesToOddRootPowers() throws {
         // NTT(X) at output index j is ψ^(2·bitrev(j)+1); NTT(1) is all ones.
         let n = 32
