@@ -1,3 +1,4 @@
+import CModularKernels
 import ModularArithmetic
 
 /// Fast base conversion (Bajard et al. / HPS) from the RNS basis `source` to `targets`:
@@ -16,6 +17,9 @@ final class BasisConverter: @unchecked Sendable {
     let puncturedProductsMontgomery: UnsafeMutablePointer<UInt64>
     /// t_j^(-1) mod 2^64.
     let targetInverses: [UInt64]
+    /// t_j and t_j^(-1) mod 2^64 as contiguous words for the C kernel.
+    let targetValues: UnsafeMutablePointer<UInt64>
+    let targetInverseWords: UnsafeMutablePointer<UInt64>
     /// Σ_i q_i < 2^64: every accumulated sum Σ_i y_i · c_i (y_i < q_i, c_i < t) is below t · 2^64,
     /// so one Montgomery reduction (two multiplications) replaces the 128-bit Barrett reduction.
     let montgomery: Bool
@@ -90,6 +94,12 @@ final class BasisConverter: @unchecked Sendable {
         }
         montgomery = fits && source.count > 1
         targetInverses = targets.map { BasisConverter.inverseModWord($0.value) }
+        targetValues = .allocate(capacity: max(1, targets.count))
+        targetInverseWords = .allocate(capacity: max(1, targets.count))
+        for (j, t) in targets.enumerated() {
+            targetValues[j] = t.value
+            targetInverseWords[j] = targetInverses[j]
+        }
         puncturedProductsMontgomery = .allocate(capacity: max(1, source.count * targets.count))
         for (t, modulus) in targets.enumerated() {
             let r = modulus.reduce(high: 1, low: 0)  // 2^64 mod t
@@ -102,16 +112,18 @@ final class BasisConverter: @unchecked Sendable {
     deinit {
         puncturedProducts.deallocate()
         puncturedProductsMontgomery.deallocate()
+        targetValues.deallocate()
+        targetInverseWords.deallocate()
     }
 
     /// Converts N coefficients. `input[i]` points to the limb of source modulus i (coefficient form,
     /// values in [0, 2q_i)); `output[j]` receives the limb for target j in [0, t_j).
-    /// `scratch` must hold source.count · N words.
+    /// `scratch` must hold source.count · N words. `portable` skips the AVX-512 kernel (tests compare the two).
     @usableFromInline
     func convert(
         input: [UnsafeMutablePointer<UInt64>], output: [UnsafeMutablePointer<UInt64>],
         degree n: Int, scratch: UnsafeMutablePointer<UInt64>, executor: ParallelExecutor,
-        targetCount: Int? = nil
+        targetCount: Int? = nil, portable: Bool = false
     ) {
         let k = source.count
         if k == 1 && puncturedInverse[0] == 1 {
@@ -142,7 +154,27 @@ final class BasisConverter: @unchecked Sendable {
             let y = scratch + i * n
             for c in 0..<n { y[c] = q.multiplyShoup(x[c], w, ws) }
         }
-        executor.forEach(targetCount ?? targets.count) { t in
+        let targetTotal = targetCount ?? targets.count
+        if montgomery && k > 1 && NTTTables.vectorKernels && !portable {
+            // The AVX-512 IFMA kernel computes every target row of `montgomeryRow` in one pass over the
+            // scratch (same words); with several workers each takes a contiguous block of targets.
+            let chunks = min(executor.threads, targetTotal)
+            let chunkSize = (targetTotal + chunks - 1) / chunks
+            output.withUnsafeBufferPointer { outputs in
+                executor.forEach(chunks) { chunk in
+                    let first = chunk * chunkSize
+                    let count = min(chunkSize, targetTotal - first)
+                    guard count > 0 else { return }
+                    outputs.baseAddress!.advanced(by: first).withMemoryRebound(to: Optional<UnsafeMutablePointer<UInt64>>.self, capacity: count) { outs in
+                        tessera_convert_montgomery(
+                            scratch, Int32(k), n, Int32(count), self.puncturedProductsMontgomery + first * k, outs,
+                            self.targetValues + first, self.targetInverseWords + first)
+                    }
+                }
+            }
+            return
+        }
+        executor.forEach(targetTotal) { t in
             let modulus = self.targets[t]
             let row = self.puncturedProducts + t * k
             let out = output[t]

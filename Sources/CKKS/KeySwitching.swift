@@ -1,24 +1,68 @@
+import CModularKernels
 import Foundation
 import ModularArithmetic
 
 /// Reuses large scratch buffers across operations: fresh multi-megabyte allocations cost page
-/// faults on every key switch. Thread-safe; keeps at most `maximumPerSize` idle buffers per size.
+/// faults (the kernel zeroes every new page) on every key switch. Thread-safe. Idle buffers are
+/// kept by size up to `idleByteLimit` bytes in all; past it the least recently returned are freed.
+/// A double-hoisted transform at the top of a bootstrapping chain holds about twenty buffers of one
+/// size at once, so a small per-size cap would free and refault most of them on every transform.
 final class ScratchPool: @unchecked Sendable {
     private let lock = NSLock()
     private var idle: [Int: [UnsafeMutablePointer<UInt64>]] = [:]
-    private let maximumPerSize = 6
+    /// Sizes in the order their buffers were returned (oldest first), one entry per idle buffer.
+    private var returnOrder: [Int] = []
+    private var idleWords = 0
+    let idleByteLimit: Int
+
+    init(idleByteLimit: Int = 2048 << 20) {
+        self.idleByteLimit = idleByteLimit
+    }
+
+    /// The capacity a request of `count` words is served with: above 2^16 words, `count` rounded up to a multiple
+    /// of 2^(b−3) for a b-bit count (at most 25% more), so the buffers of neighbouring levels, which differ by a
+    /// limb or a digit, share a size and a bootstrap's whole working set stays in the pool.
+    static func sizeClass(_ count: Int) -> Int {
+        guard count > 1 << 16 else { return count }
+        let granule = 1 << (Int.bitWidth - count.leadingZeroBitCount - 3)
+        return (count + granule - 1) & ~(granule - 1)
+    }
 
     func take(_ count: Int) -> UnsafeMutablePointer<UInt64> {
         lock.lock()
         defer { lock.unlock() }
-        if let p = idle[count]?.popLast() { return p }
+        if let p = idle[count]?.popLast() {
+            idleWords -= count
+            if let i = returnOrder.lastIndex(of: count) { returnOrder.remove(at: i) }
+            return p
+        }
         return .allocate(capacity: count)
     }
 
     func give(_ p: UnsafeMutablePointer<UInt64>, count: Int) {
         lock.lock()
         defer { lock.unlock() }
-        if idle[count, default: []].count < maximumPerSize { idle[count, default: []].append(p) } else { p.deallocate() }
+        let limit = idleByteLimit / 8
+        guard count <= limit else {
+            p.deallocate()
+            return
+        }
+        // Free the oldest idle buffers until this one fits.
+        var oldest = 0
+        while idleWords + count > limit, oldest < returnOrder.count {
+            let size = returnOrder[oldest]
+            if let victim = idle[size]?.first {
+                idle[size]!.removeFirst()
+                victim.deallocate()
+                idleWords -= size
+                returnOrder.remove(at: oldest)
+            } else {
+                oldest += 1
+            }
+        }
+        idle[count, default: []].append(p)
+        returnOrder.append(count)
+        idleWords += count
     }
 
     deinit {
@@ -33,7 +77,7 @@ final class WordBuffer {
     let pool: ScratchPool?
 
     init(count: Int, pool: ScratchPool? = nil) {
-        self.count = max(count, 1)
+        self.count = pool == nil ? max(count, 1) : ScratchPool.sizeClass(max(count, 1))
         self.pool = pool
         words = pool?.take(self.count) ?? .allocate(capacity: self.count)
     }
@@ -132,10 +176,11 @@ struct KeySwitcher {
     }
 
     /// acc0 = Σ_j d_j·b_j, acc1 = Σ_j d_j·a_j over Q_ℓ·P (Evaluation form), with d_j optionally read
-    /// through a Galois permutation (hoisted rotation). Lazy 128-bit accumulation, one reduction.
+    /// through a Galois permutation (hoisted rotation). Lazy 128-bit accumulation, one reduction. `portable` skips
+    /// the AVX-512 kernel (tests compare the two).
     func innerProduct(
         _ d: KeySwitchDecomposition, key: KeySwitchingKey, permutation: UnsafePointer<Int32>?,
-        acc0: UnsafeMutablePointer<UInt64>, acc1: UnsafeMutablePointer<UInt64>
+        acc0: UnsafeMutablePointer<UInt64>, acc1: UnsafeMutablePointer<UInt64>, portable: Bool = false
     ) {
         let level = d.level
         let n = d.degree
@@ -151,7 +196,21 @@ struct KeySwitcher {
                     ptrs[3 * j + 1] = key.b[j].limb(keyLimb)
                     ptrs[3 * j + 2] = key.a[j].limb(keyLimb)
                 }
-                if d.scaledByWord {
+                if d.scaledByWord && NTTTables.vectorKernels && !portable {
+                    // The AVX-512 IFMA kernel: the same words as `montgomeryInnerRow`.
+                    let q = modulus.value
+                    withUnsafeTemporaryAllocation(of: Optional<UnsafePointer<UInt64>>.self, capacity: 3 * digits) { rows in
+                        for j in 0..<digits {
+                            rows[j] = UnsafePointer(ptrs[3 * j])
+                            rows[digits + j] = UnsafePointer(ptrs[3 * j + 1])
+                            rows[2 * digits + j] = UnsafePointer(ptrs[3 * j + 2])
+                        }
+                        let base = rows.baseAddress!
+                        tessera_inner_product_montgomery(
+                            Int32(digits), base, base + digits, base + 2 * digits, permutation, n, out0, out1, q,
+                            BasisConverter.inverseModWord(q))
+                    }
+                } else if d.scaledByWord {
                     // Σ_j d_j · k_j < 2q · 2^64 (see CKKSParameters.montgomeryKeySwitch); d_j carries a
                     // factor 2^64 that the Montgomery reduction removes.
                     let q = modulus.value
