@@ -196,34 +196,12 @@ struct KeySwitcher {
                     ptrs[3 * j + 1] = key.b[j].limb(keyLimb)
                     ptrs[3 * j + 2] = key.a[j].limb(keyLimb)
                 }
-                if d.scaledByWord && NTTTables.vectorKernels && !portable {
-                    // The AVX-512 IFMA kernel: the same words as `montgomeryInnerRow`.
-                    let q = modulus.value
-                    withUnsafeTemporaryAllocation(of: Optional<UnsafePointer<UInt64>>.self, capacity: 3 * digits) { rows in
-                        for j in 0..<digits {
-                            rows[j] = UnsafePointer(ptrs[3 * j])
-                            rows[digits + j] = UnsafePointer(ptrs[3 * j + 1])
-                            rows[2 * digits + j] = UnsafePointer(ptrs[3 * j + 2])
-                        }
-                        let base = rows.baseAddress!
-                        tessera_inner_product_montgomery(
-                            Int32(digits), base, base + digits, base + 2 * digits, permutation, n, out0, out1, q,
-                            BasisConverter.inverseModWord(q))
-                    }
-                } else if d.scaledByWord {
+                if d.scaledByWord {
                     // Σ_j d_j · k_j < 2q · 2^64 (see CKKSParameters.montgomeryKeySwitch); d_j carries a
                     // factor 2^64 that the Montgomery reduction removes.
-                    let q = modulus.value
-                    let qInverse = BasisConverter.inverseModWord(q)
-                    let perm = permutation
-                    // Constant digit counts get a fully unrolled loop.
-                    switch digits {
-                    case 1: Self.montgomeryInnerRow(1, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
-                    case 2: Self.montgomeryInnerRow(2, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
-                    case 3: Self.montgomeryInnerRow(3, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
-                    case 4: Self.montgomeryInnerRow(4, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
-                    default: Self.montgomeryInnerRow(digits, ptrs.baseAddress!, perm, n, out0, out1, q, qInverse)
-                    }
+                    Self.montgomeryProducts(
+                        ptrs.baseAddress!, terms: digits, permutation: permutation, n: n, out0: out0, out1: out1,
+                        q: modulus.value, portable: portable)
                 } else if let perm = permutation {
                     for c in 0..<n {
                         let src = Int(perm[c])
@@ -257,6 +235,38 @@ struct KeySwitcher {
                     }
                 }
             }
+        }
+    }
+
+    /// out0[c] = Σ_j d_j[π(c)] · b_j[c] · 2^(-64), out1[c] = Σ_j d_j[π(c)] · a_j[c] · 2^(-64) mod q, in [0, q)
+    /// (π = `permutation` or the identity) for `terms` triples (d_j, b_j, a_j) of limb pointers at `triples`:
+    /// d_j < 4q, b_j and a_j < q, every sum below 2q · 2^64. Runs the AVX-512 IFMA kernel where the CPU has it
+    /// (unless `portable`), else `montgomeryInnerRow`; both give the same words.
+    static func montgomeryProducts(
+        _ triples: UnsafeMutablePointer<UnsafeMutablePointer<UInt64>>, terms: Int, permutation: UnsafePointer<Int32>?,
+        n: Int, out0: UnsafeMutablePointer<UInt64>, out1: UnsafeMutablePointer<UInt64>, q: UInt64, portable: Bool = false
+    ) {
+        let qInverse = BasisConverter.inverseModWord(q)
+        if NTTTables.vectorKernels && !portable {
+            withUnsafeTemporaryAllocation(of: Optional<UnsafePointer<UInt64>>.self, capacity: 3 * terms) { rows in
+                for j in 0..<terms {
+                    rows[j] = UnsafePointer(triples[3 * j])
+                    rows[terms + j] = UnsafePointer(triples[3 * j + 1])
+                    rows[2 * terms + j] = UnsafePointer(triples[3 * j + 2])
+                }
+                let base = rows.baseAddress!
+                tessera_inner_product_montgomery(
+                    Int32(terms), base, base + terms, base + 2 * terms, permutation, n, out0, out1, q, qInverse)
+            }
+            return
+        }
+        // Constant term counts get a fully unrolled loop.
+        switch terms {
+        case 1: montgomeryInnerRow(1, triples, permutation, n, out0, out1, q, qInverse)
+        case 2: montgomeryInnerRow(2, triples, permutation, n, out0, out1, q, qInverse)
+        case 3: montgomeryInnerRow(3, triples, permutation, n, out0, out1, q, qInverse)
+        case 4: montgomeryInnerRow(4, triples, permutation, n, out0, out1, q, qInverse)
+        default: montgomeryInnerRow(terms, triples, permutation, n, out0, out1, q, qInverse)
         }
     }
 

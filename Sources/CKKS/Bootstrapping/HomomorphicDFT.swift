@@ -288,7 +288,9 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
     /// Bytes held by the plaintexts.
     let byteCount: Int
 
-    /// Whether the plaintexts also carry the special primes P, for `applyDoubleHoisted`.
+    /// Whether the plaintexts also carry the special primes P, for `applyDoubleHoisted`. Extended plaintexts are
+    /// stored in Montgomery form (each residue times 2^64 mod its prime), so the diagonal products accumulate
+    /// unreduced and take one Montgomery reduction (`KeySwitcher.montgomeryProducts`).
     let extended: Bool
 
     init(
@@ -313,7 +315,8 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
                 im[t] = v.imaginary
             }
             let plaintext = extended
-                ? Self.encodeWithSpecialPrimes(real: re, imaginary: im, scale: plaintextScale, level: level, encoder: encoder)
+                ? Self.encodeWithSpecialPrimes(
+                    real: re, imaginary: im, scale: plaintextScale, level: level, encoder: encoder, montgomeryForm: true)
                 : try encoder.encode(real: re, imaginary: im, scale: plaintextScale, level: level)
             bytes += plaintext.polynomial.limbCount * plaintext.polynomial.degree * 8
             byGiant[entry.giant, default: []].append((entry.baby, plaintext))
@@ -322,8 +325,11 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
         byteCount = bytes
     }
 
-    /// The encoder's rounding of `real + i·imaginary` at `scale`, over Q_level and the special primes P.
-    static func encodeWithSpecialPrimes(real: [Double], imaginary: [Double], scale: Double, level: Int, encoder: CKKSEncoder) -> Plaintext {
+    /// The encoder's rounding of `real + i·imaginary` at `scale`, over Q_level and the special primes P; with
+    /// `montgomeryForm` every residue r is stored as r · 2^64 mod its prime.
+    static func encodeWithSpecialPrimes(
+        real: [Double], imaginary: [Double], scale: Double, level: Int, encoder: CKKSEncoder, montgomeryForm: Bool = false
+    ) -> Plaintext {
         var re = real, im = imaginary
         encoder.specialInverseFFT(&re, &im)
         let parameters = encoder.parameters
@@ -341,7 +347,16 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
             let out = target.limb(i)
             for c in 0..<n { out[c] = CKKSEncoder.reduce(coefficients[c], m) }
         }
-        return Plaintext(polynomial: target.forwardNTT(executor: encoder.executor), scale: scale)
+        let transformed = target.forwardNTT(executor: encoder.executor)
+        if montgomeryForm {
+            encoder.executor.forEach(transformed.limbCount) { i in
+                let m = transformed.modulus(i)
+                let w = m.reduce(high: 1, low: 0), ws = m.shoupPrecompute(w)  // 2^64 mod q
+                let limb = transformed.limb(i)
+                for c in 0..<n { limb[c] = m.multiplyShoup(limb[c], w, ws) }
+            }
+        }
+        return Plaintext(polynomial: transformed, scale: scale)
     }
 
     /// Σ_giant rot(Σ_baby pt ⊙ rot(x, baby), giant), then one rescale unless `rescale` is false (the caller then
@@ -349,6 +364,9 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
     /// above with its rescale pending: the baby steps then rotate it at its large scale, where the key-switching
     /// noise is negligible, and are rescaled one by one.
     func apply(_ x: Ciphertext, evaluator: CKKSEvaluator, rescale: Bool = true) throws -> Ciphertext {
+        guard !extended else {
+            throw CKKSError.invalidInput("diagonal transform at level \(level) is encoded for double hoisting (Montgomery form over Q·P): use applyDoubleHoisted")
+        }
         let pending = x.level == level + 1
         guard pending || x.level == level else {
             throw CKKSError.levelMismatch("diagonal transform precomputed at level \(level), ciphertext at \(x.level)")
@@ -443,26 +461,44 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
         }
 
         let acc0 = WordBuffer(count: limbs * n, pool: switcher.pool), acc1 = WordBuffer(count: limbs * n, pool: switcher.pool)
-        acc0.words.update(repeating: 0, count: limbs * n)
-        acc1.words.update(repeating: 0, count: limbs * n)
+        // Groups are sorted by giant step: a giant-0 group, if any, comes first and writes the accumulators.
+        if groups.first?.giant != 0 {
+            acc0.words.update(repeating: 0, count: limbs * n)
+            acc1.words.update(repeating: 0, count: limbs * n)
+        }
         for (giant, terms) in groups {
             let part0 = giant == 0 ? acc0 : WordBuffer(count: limbs * n, pool: switcher.pool)
             let part1 = giant == 0 ? acc1 : WordBuffer(count: limbs * n, pool: switcher.pool)
             let inputs = terms.map { (babies[$0.baby]!, $0.plaintext.polynomial) }
             let p0 = part0.words, p1 = part1.words
-            let fresh = giant != 0
+            // Σ pt·u over at most 16 terms stays below 2q · 2^64 (q < 2^61); longer groups go in chunks.
+            let chunk = 16
             executor.forEach(limbs) { t in
                 let q = modulus(t)
                 let r0 = p0 + t * n, r1 = p1 + t * n
-                if fresh {
-                    r0.update(repeating: 0, count: n)
-                    r1.update(repeating: 0, count: n)
-                }
-                for ((b0, b1), plaintext) in inputs {
-                    let y = plaintext.limb(t), u0 = b0.words + t * n, u1 = b1.words + t * n
-                    for c in 0..<n {
-                        r0[c] = q.add(r0[c], q.multiplyReduced(u0[c], y[c]))
-                        r1[c] = q.add(r1[c], q.multiplyReduced(u1[c], y[c]))
+                withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<UInt64>.self, capacity: 3 * min(chunk, inputs.count)) { triples in
+                    var start = 0
+                    while start < inputs.count {
+                        let end = min(start + chunk, inputs.count)
+                        for (j, ((b0, b1), plaintext)) in inputs[start..<end].enumerated() {
+                            triples[3 * j] = plaintext.limb(t)
+                            triples[3 * j + 1] = b0.words + t * n
+                            triples[3 * j + 2] = b1.words + t * n
+                        }
+                        if start == 0 {
+                            KeySwitcher.montgomeryProducts(
+                                triples.baseAddress!, terms: end - start, permutation: nil, n: n, out0: r0, out1: r1, q: q.value)
+                        } else {
+                            let extra = WordBuffer(count: 2 * n)
+                            KeySwitcher.montgomeryProducts(
+                                triples.baseAddress!, terms: end - start, permutation: nil, n: n, out0: extra.words,
+                                out1: extra.words + n, q: q.value)
+                            for c in 0..<n {
+                                r0[c] = q.add(r0[c], extra.words[c])
+                                r1[c] = q.add(r1[c], extra.words[n + c])
+                            }
+                        }
+                        start = end
                     }
                 }
             }
