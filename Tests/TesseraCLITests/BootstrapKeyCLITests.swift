@@ -76,3 +76,25 @@ import Testing
                              mentioning: ["damaged.tek", "checksum"])
     }
 }
+
+@Suite struct BenchBootstrapCLITests {
+    /// `tessera bench bootstrap --json` on a small insecure ring: one JSON object with the keys, a warm-up
+    /// bootstrap reported separately, and a precision that shows the bootstrap worked.
+    @Test func jsonHasTheDocumentedKeysAndAWorkingBootstrap() throws {
+        let result = try CLI.run(["bench", "bootstrap", "--insecure", "--logN", "11", "--reps", "1", "--warmup", "1", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        for key in ["bootstrap_ms", "first_bootstrap_ms", "precision_bits_mean", "precision_bits_min", "levels_left", "key_mb", "keygen_ms"] {
+            #expect(object[key] is NSNumber, "missing \(key)")
+        }
+        #expect((object["warmup"] as? NSNumber)?.intValue == 1)
+        #expect(((object["precision_bits_mean"] as? NSNumber)?.doubleValue ?? 0) > 12)
+        #expect(((object["levels_left"] as? NSNumber)?.intValue ?? 0) >= 1)
+    }
+
+    @Test func negativeWarmupIsRefused() throws {
+        let result = try CLI.run(["bench", "bootstrap", "--insecure", "--logN", "11", "--warmup", "-1"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--warmup"))
+    }
+}

@@ -9,7 +9,7 @@ peak resident memory of the process that ran it. The table ends with each peer's
     /path/to/python3.10 -m venv .venv-bench-openfhe && .venv-bench-openfhe/bin/pip install openfhe numpy
     python3 -m venv .venv-orion && .venv-orion/bin/pip install orion-fhe
     swift build -c release --product tessera
-    .venv/bin/python examples/benchmarks/bootstrap_vs_peers.py [--threads 2] [--reps 2] [--skip desilofhe,openfhe,orion]
+    .venv/bin/python examples/benchmarks/bootstrap_vs_peers.py [--threads 2] [--reps 2] [--warmup 1] [--skip desilofhe,openfhe,orion]
 
 OpenFHE (the `openfhe` wheel, built for CPython 3.10 only) runs in a child process of --openfhe-python with
 OMP_NUM_THREADS = --threads: sparse ternary secret, level budget --openfhe-budget (default 3,3), FLEXIBLEAUTO with
@@ -57,7 +57,8 @@ def peak_rss_mb(who=resource.RUSAGE_SELF):
 
 def tessera(args):
     binary = args.tessera or os.path.join(os.path.dirname(__file__), "..", "..", ".build", "release", "tessera")
-    command = [binary, "bench", "bootstrap", "--logN", str(args.logN), "--threads", str(args.threads), "--reps", str(args.reps), "--json"]
+    command = [binary, "bench", "bootstrap", "--logN", str(args.logN), "--threads", str(args.threads), "--reps", str(args.reps),
+               "--warmup", str(args.warmup), "--json"]
     if args.slots:
         command += ["--slots", str(args.slots)]
     if args.tessera_insecure:
@@ -89,6 +90,8 @@ def desilo(args):
     ciphertext = engine.encrypt(values, public, 0)
     times = []
     out = None
+    for _ in range(args.warmup):
+        engine.bootstrap(ciphertext, relin, conj, boot)
     for _ in range(args.reps):
         began = time.perf_counter()
         out = engine.bootstrap(ciphertext, relin, conj, boot)
@@ -132,6 +135,8 @@ def openfhe_worker(config):
     plaintext.SetLength(slots)
     ciphertext = context.Encrypt(keys.publicKey, plaintext)
     times, out = [], None
+    for _ in range(config["warmup"]):
+        context.EvalBootstrap(ciphertext)
     for _ in range(reps):
         began = time.perf_counter()
         out = context.EvalBootstrap(ciphertext)
@@ -169,6 +174,8 @@ def orion_worker(config):
     message = values.tolist() + [0.0] * ((1 << (log_n - 1)) - slots)
     ciphertext = backend.Encrypt(backend.Encode(message, 0, 1 << config["logscale"]))
     times, out = [], None
+    for _ in range(config["warmup"]):
+        backend.DeleteCiphertext(scheme.bootstrapper.bootstrap(ciphertext, slots))
     for _ in range(reps):
         if out is not None:
             backend.DeleteCiphertext(out)
@@ -208,7 +215,7 @@ def openfhe(args):
     python = args.openfhe_python
     if not os.path.exists(python):
         raise ImportError(f"no Python with the openfhe wheel at {python}")
-    config = {"logN": args.logN, "slots": args.slots or 1 << (args.logN - 1), "reps": args.reps,
+    config = {"logN": args.logN, "slots": args.slots or 1 << (args.logN - 1), "reps": args.reps, "warmup": args.warmup,
               "budget": [int(b) for b in args.openfhe_budget.split(",")], "levels_after": args.openfhe_levels}
     return run_worker(python, "--openfhe-worker", config, {"OMP_NUM_THREADS": str(args.threads)})
 
@@ -217,7 +224,7 @@ def orion(args):
     python = args.orion_python
     if not os.path.exists(python):
         raise ImportError(f"no Python with orion-fhe at {python}")
-    config = {"logN": args.logN, "slots": args.slots or 1 << (args.logN - 1), "reps": args.reps, "h": args.orion_h,
+    config = {"logN": args.logN, "slots": args.slots or 1 << (args.logN - 1), "reps": args.reps, "warmup": args.warmup, "h": args.orion_h,
               "logq": [55] + [40] * 10, "logp": [61] * 3, "logscale": 40, "boot_logp": [61] * 8}
     threads = str(args.threads)
     return run_worker(python, "--orion-worker", config, {"GOMAXPROCS": threads, "OMP_NUM_THREADS": threads})
@@ -229,6 +236,8 @@ def main():
     parser.add_argument("--slots", type=int, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed bootstraps before the timed ones, for every system (a process's first is slow)")
     parser.add_argument("--tessera", default=None, help="path to the tessera binary (default: .build/release/tessera)")
     parser.add_argument("--tessera-insecure", action="store_true",
                         help="pass --insecure to tessera bench bootstrap (test rings below 2^16; benchmarking only)")
@@ -266,7 +275,8 @@ def main():
 
     base = rows[0][1]["time_ms"]
     slots = args.slots or 1 << (args.logN - 1)
-    print(f"CKKS bootstrapping, N = 2^{args.logN}, {slots} slots, {args.threads} thread(s), median of {args.reps}")
+    print(f"CKKS bootstrapping, N = 2^{args.logN}, {slots} slots, {args.threads} thread(s), median of {args.reps} "
+          f"after {args.warmup} warm-up")
     print(f"{'system':<12} {'time':>10} {'vs tessera':>10} {'bits mean':>9} {'bits min':>8} {'levels left':>11} {'keygen':>9} "
           f"{'peak RSS':>9}")
     for name, r in rows:
