@@ -1,3 +1,4 @@
+import CModularKernels
 import Foundation
 import ModularArithmetic
 
@@ -420,7 +421,11 @@ public final class CKKSEvaluator: @unchecked Sendable {
                 let x = p.limb(i)
                 let w = table.inverseLast[i], ws = table.inverseLastShoup[i]
                 let fourQ = 4 &* qv
-                for c in 0..<n { x[c] = q.multiplyShoup(x[c] &+ fourQ &- t[c], w, ws) }
+                if NTTTables.vectorKernels {
+                    tessera_scaled_difference(x, x, t, n, fourQ, w, ws, qv, 0)
+                } else {
+                    for c in 0..<n { x[c] = q.multiplyShoup(x[c] &+ fourQ &- t[c], w, ws) }
+                }
             }
             ct.polynomials[k].dropLevel(to: level - 1)
         }

@@ -335,7 +335,9 @@ struct KeySwitcher {
             let w = table.inverseP[i], ws = table.inversePShoup[i]
             let qv = q.value
             let fourQPlusHalf = 4 &* qv &+ table.halfPModQ[i]
-            if accumulate {
+            if NTTTables.vectorKernels {
+                tessera_scaled_difference(dst, src, conv, n, fourQPlusHalf, w, ws, qv, accumulate ? 1 : 0)
+            } else if accumulate {
                 for c in 0..<n {
                     let v = q.multiplyShoup(src[c] &+ fourQPlusHalf &- conv[c], w, ws)
                     let s = dst[c] &+ v

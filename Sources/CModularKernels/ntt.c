@@ -277,9 +277,74 @@ void tessera_ntt_inverse_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
     }
 }
 
+/// dst[c] (+)= (x[c] + offset − t[c]) · w mod q in [0, q), for x + offset − t in [0, 2^64) (no borrow).
+TESSERA_AVX512
+void tessera_scaled_difference(uint64_t *dst, const uint64_t *x, const uint64_t *t, size_t n, uint64_t offset,
+                               uint64_t w, uint64_t w_shoup, uint64_t q, int accumulate) {
+    const __m512i vq = _mm512_set1_epi64((long long)q);
+    const __m512i voff = _mm512_set1_epi64((long long)offset);
+    BROADCAST(vw, w);
+    BROADCAST(vws, w_shoup);
+    (void)vw_hi;
+    size_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m512i v = _mm512_sub_epi64(_mm512_add_epi64(_mm512_loadu_si512(x + c), voff), _mm512_loadu_si512(t + c));
+        __m512i r = reduce_once(mul_shoup_lazy(v, vw, vws, vws_hi, vq), vq);
+        if (accumulate) r = reduce_once(_mm512_add_epi64(r, _mm512_loadu_si512(dst + c)), vq);
+        _mm512_storeu_si512(dst + c, r);
+    }
+    for (; c < n; c++) {
+        uint64_t v = x[c] + offset - t[c];
+        uint64_t r = v * w - (uint64_t)(((unsigned __int128)v * w_shoup) >> 64) * q;
+        r = r >= q ? r - q : r;
+        if (accumulate) { r += dst[c]; r = r >= q ? r - q : r; }
+        dst[c] = r;
+    }
+}
+
+/// out[c] = (c0 + Σ_j x_j[c] · w_j) mod q in [0, q) (Shoup constants w_shoup_j; any 64-bit x_j[c]; c0 < q).
+TESSERA_AVX512
+void tessera_linear_combination(uint64_t *out, const uint64_t *const *x, const uint64_t *w, const uint64_t *w_shoup,
+                                int terms, uint64_t c0, size_t n, uint64_t q) {
+    const __m512i vq = _mm512_set1_epi64((long long)q);
+    const __m512i two_q = _mm512_set1_epi64((long long)(q << 1));
+    const __m512i vc0 = _mm512_set1_epi64((long long)c0);
+    size_t c = 0;
+    for (; c + 8 <= n; c += 8) {
+        __m512i acc = vc0;  // [0, 2q)
+        for (int j = 0; j < terms; j++) {
+            BROADCAST(vw, w[j]);
+            BROADCAST(vws, w_shoup[j]);
+            (void)vw_hi;
+            __m512i p = mul_shoup_lazy(_mm512_loadu_si512(x[j] + c), vw, vws, vws_hi, vq);  // [0, 2q)
+            acc = reduce_once(_mm512_add_epi64(acc, p), two_q);
+        }
+        acc = reduce_once(acc, vq);
+        _mm512_storeu_si512(out + c, acc);
+    }
+    for (; c < n; c++) {
+        uint64_t acc = c0;
+        for (int j = 0; j < terms; j++) {
+            uint64_t v = x[j][c];
+            uint64_t p = v * w[j] - (uint64_t)(((unsigned __int128)v * w_shoup[j]) >> 64) * q;
+            acc += p;
+            acc = acc >= 2 * q ? acc - 2 * q : acc;
+        }
+        out[c] = acc >= q ? acc - q : acc;
+    }
+}
+
 #else
 
 int tessera_kernels_available(void) { return 0; }
+void tessera_scaled_difference(uint64_t *dst, const uint64_t *x, const uint64_t *t, size_t n, uint64_t offset,
+                               uint64_t w, uint64_t w_shoup, uint64_t q, int accumulate) {
+    (void)dst; (void)x; (void)t; (void)n; (void)offset; (void)w; (void)w_shoup; (void)q; (void)accumulate;
+}
+void tessera_linear_combination(uint64_t *out, const uint64_t *const *x, const uint64_t *w, const uint64_t *w_shoup,
+                                int terms, uint64_t c0, size_t n, uint64_t q) {
+    (void)out; (void)x; (void)w; (void)w_shoup; (void)terms; (void)c0; (void)n; (void)q;
+}
 void tessera_ntt_forward_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_shoup, uint64_t q, int log_n) {
     (void)a; (void)w; (void)w_shoup; (void)q; (void)log_n;
 }

@@ -1,3 +1,4 @@
+import CModularKernels
 import Foundation
 import ModularArithmetic
 import Testing
@@ -74,5 +75,47 @@ import Testing
             }
             #expect(run(portable: true) == run(portable: false), "permutation \(perm != nil)")
         }
+    }
+
+    /// The rescale / ModDown step and the Chebyshev linear combination kernels against their Swift loops, word for
+    /// word, including sizes that are not multiples of 8 and inputs at the top of their ranges.
+    @Test(arguments: [(40, 1000), (60, 1024), (61, 77)])
+    func elementwiseKernelsMatchSwiftLoops(bits: Int, n: Int) throws {
+        try #require(NTTTables.vectorKernels, "no AVX-512 on this CPU: the kernels are not used")
+        let q = Modulus(try PrimeGenerator.nttPrimes(bits: bits, count: 1, degree: 16)[0])
+        let qv = q.value
+        var rng = ChaChaRandom(seed: UInt64(bits * n))
+        let x = (0..<n).map { _ in UInt64.random(in: 0..<(2 * qv), using: &rng) }
+        let t = (0..<n).map { $0 == 0 ? 4 * qv - 1 : UInt64.random(in: 0..<(4 * qv), using: &rng) }
+        let w = UInt64.random(in: 0..<qv, using: &rng), ws = q.shoupPrecompute(w)
+        let start = (0..<n).map { _ in UInt64.random(in: 0..<qv, using: &rng) }
+        for accumulate in [false, true] {
+            var expected = start
+            for c in 0..<n {
+                let v = q.multiplyShoup(x[c] &+ 4 &* qv &- t[c], w, ws)
+                expected[c] = accumulate ? q.add(expected[c], v) : v
+            }
+            var got = start
+            tessera_scaled_difference(&got, x, t, n, 4 &* qv, w, ws, qv, accumulate ? 1 : 0)
+            #expect(got == expected, "accumulate \(accumulate)")
+        }
+        let terms = (0..<7).map { _ in (0..<n).map { _ in rng.next() } }  // any 64-bit words
+        let factors = (0..<7).map { _ in UInt64.random(in: 0..<qv, using: &rng) }
+        let c0 = qv - 1
+        var expected = [UInt64](repeating: c0, count: n)
+        for (term, f) in zip(terms, factors) {
+            let fs = q.shoupPrecompute(f)
+            for c in 0..<n { expected[c] = q.add(expected[c], q.multiplyShoup(term[c], f, fs)) }
+        }
+        var got = [UInt64](repeating: 0, count: n)
+        let pointers = terms.map { term -> UnsafeMutablePointer<UInt64> in
+            let p = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+            p.initialize(from: term, count: n)
+            return p
+        }
+        defer { pointers.forEach { $0.deallocate() } }
+        let inputs: [UnsafePointer<UInt64>?] = pointers.map { UnsafePointer($0) }
+        tessera_linear_combination(&got, inputs, factors, factors.map { q.shoupPrecompute($0) }, Int32(terms.count), c0, n, qv)
+        #expect(got == expected)
     }
 }

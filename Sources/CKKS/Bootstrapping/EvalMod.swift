@@ -1,4 +1,6 @@
+import CModularKernels
 import Foundation
+import ModularArithmetic
 
 // EvalMod: the homomorphic reduction x ↦ x − round(x) (for x within 1/R of an integer) computed as
 // sin(2πx)/(2π): a Chebyshev interpolant of cos(2π(x − 1/4)/2^r) on [−K, K] followed by r double-angle steps
@@ -129,6 +131,13 @@ final class ChebyshevEvaluator {
                 let qv = q.value
                 let r = o.limb(i)
                 let c0 = k == 0 ? CKKSEncoder.reduce(constantTerm, q) : 0
+                if NTTTables.vectorKernels {
+                    let w = factors.map { CKKSEncoder.reduce($0, q) }
+                    let ws = w.map { q.shoupPrecompute($0) }
+                    let inputs: [UnsafePointer<UInt64>?] = terms.map { UnsafePointer($0.0.polynomials[k].limb(i)) }
+                    tessera_linear_combination(r, inputs, w, ws, Int32(terms.count), c0, n, qv)
+                    return
+                }
                 for c in 0..<n { r[c] = c0 }
                 for (t, term) in terms.enumerated() {
                     let w = CKKSEncoder.reduce(factors[t], q)

@@ -27,6 +27,17 @@ void tessera_ntt_inverse_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
 /// still work (and give the same words), running portable scalar loops.
 int tessera_ifma_available(void);
 
+/// dst[c] = (x[c] + offset − t[c]) · w mod q in [0, q) for c < n, or dst[c] + that mod q with `accumulate` (dst < q):
+/// the last step of a rescale or ModDown. Needs x[c] + offset ≥ t[c] without overflow; w_shoup = ⌊w·2^64/q⌋;
+/// q < 2^62. Requires tessera_kernels_available().
+void tessera_scaled_difference(uint64_t *dst, const uint64_t *x, const uint64_t *t, size_t n, uint64_t offset,
+                               uint64_t w, uint64_t w_shoup, uint64_t q, int accumulate);
+
+/// out[c] = (c0 + Σ_{j<terms} x[j][c] · w[j]) mod q in [0, q) for c < n, with Shoup constants w_shoup[j]; any 64-bit
+/// x[j][c]; c0 < q; q < 2^62. Requires tessera_kernels_available().
+void tessera_linear_combination(uint64_t *out, const uint64_t *const *x, const uint64_t *w, const uint64_t *w_shoup,
+                                int terms, uint64_t c0, size_t n, uint64_t q);
+
 /// Fast basis conversion rows with a Montgomery reduction (BasisConverter.montgomeryRow for every target):
 /// for each target j < `targets` and coefficient c < n,
 ///     out[j][c] = (Σ_{i<k} y[i·n + c] · rows[j·k + i]) · 2^-64 mod t[j], in [0, t[j]).
