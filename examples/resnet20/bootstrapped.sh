@@ -5,9 +5,9 @@
 # optimized plan encrypted in the client/server flow (keygen, encrypt, `tessera run` with bootstraps on the server,
 # decrypt) and compares the logits with the plaintext reference executor (exact ReLU).
 #
-# Needs the release build and the .venv of examples/quickstart.sh (onnx, numpy). Takes ~10-15 minutes on 2 cores,
+# Needs the release build and the .venv of examples/quickstart.sh (onnx, numpy). Takes ~7-10 minutes on 2 cores,
 # ~12.5 GiB of memory and 7 GiB of disk for the evaluation keys (1.7 GiB of application keys trimmed to the levels
-# they are used at, 5.3 GiB of bootstrapping keys).
+# they are used at, 5.2 GiB of bootstrapping keys).
 # OUT=dir keeps the files; SKIP_RUN=1 stops after the estimates.
 set -euo pipefail
 KEEP=${OUT:+1}
