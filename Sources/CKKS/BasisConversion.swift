@@ -17,9 +17,8 @@ final class BasisConverter: @unchecked Sendable {
     let puncturedProductsMontgomery: UnsafeMutablePointer<UInt64>
     /// t_j^(-1) mod 2^64.
     let targetInverses: [UInt64]
-    /// t_j and t_j^(-1) mod 2^64 as contiguous words for the C kernel.
-    let targetValues: UnsafeMutablePointer<UInt64>
-    let targetInverseWords: UnsafeMutablePointer<UInt64>
+    /// t_j as words, for the C kernel.
+    let targetValues: [UInt64]
     /// Σ_i q_i < 2^64: every accumulated sum Σ_i y_i · c_i (y_i < q_i, c_i < t) is below t · 2^64,
     /// so one Montgomery reduction (two multiplications) replaces the 128-bit Barrett reduction.
     let montgomery: Bool
@@ -94,12 +93,7 @@ final class BasisConverter: @unchecked Sendable {
         }
         montgomery = fits && source.count > 1
         targetInverses = targets.map { BasisConverter.inverseModWord($0.value) }
-        targetValues = .allocate(capacity: max(1, targets.count))
-        targetInverseWords = .allocate(capacity: max(1, targets.count))
-        for (j, t) in targets.enumerated() {
-            targetValues[j] = t.value
-            targetInverseWords[j] = targetInverses[j]
-        }
+        targetValues = targets.map(\.value)
         puncturedProductsMontgomery = .allocate(capacity: max(1, source.count * targets.count))
         for (t, modulus) in targets.enumerated() {
             let r = modulus.reduce(high: 1, low: 0)  // 2^64 mod t
@@ -112,8 +106,6 @@ final class BasisConverter: @unchecked Sendable {
     deinit {
         puncturedProducts.deallocate()
         puncturedProductsMontgomery.deallocate()
-        targetValues.deallocate()
-        targetInverseWords.deallocate()
     }
 
     /// Converts N coefficients. `input[i]` points to the limb of source modulus i (coefficient form,
@@ -161,14 +153,20 @@ final class BasisConverter: @unchecked Sendable {
             let chunks = min(executor.threads, targetTotal)
             let chunkSize = (targetTotal + chunks - 1) / chunks
             output.withUnsafeBufferPointer { outputs in
-                executor.forEach(chunks) { chunk in
-                    let first = chunk * chunkSize
-                    let count = min(chunkSize, targetTotal - first)
-                    guard count > 0 else { return }
-                    outputs.baseAddress!.advanced(by: first).withMemoryRebound(to: Optional<UnsafeMutablePointer<UInt64>>.self, capacity: count) { outs in
-                        tessera_convert_montgomery(
-                            scratch, Int32(k), n, Int32(count), self.puncturedProductsMontgomery + first * k, outs,
-                            self.targetValues + first, self.targetInverseWords + first)
+                targetValues.withUnsafeBufferPointer { values in
+                    targetInverses.withUnsafeBufferPointer { inverses in
+                        executor.forEach(chunks) { chunk in
+                            let first = chunk * chunkSize
+                            let count = min(chunkSize, targetTotal - first)
+                            guard count > 0 else { return }
+                            outputs.baseAddress!.advanced(by: first).withMemoryRebound(
+                                to: Optional<UnsafeMutablePointer<UInt64>>.self, capacity: count
+                            ) { outs in
+                                tessera_convert_montgomery(
+                                    scratch, Int32(k), n, Int32(count), self.puncturedProductsMontgomery + first * k, outs,
+                                    values.baseAddress! + first, inverses.baseAddress! + first)
+                            }
+                        }
                     }
                 }
             }

@@ -47,18 +47,11 @@ final class ScratchPool: @unchecked Sendable {
             p.deallocate()
             return
         }
-        // Free the oldest idle buffers until this one fits.
-        var oldest = 0
-        while idleWords + count > limit, oldest < returnOrder.count {
-            let size = returnOrder[oldest]
-            if let victim = idle[size]?.first {
-                idle[size]!.removeFirst()
-                victim.deallocate()
-                idleWords -= size
-                returnOrder.remove(at: oldest)
-            } else {
-                oldest += 1
-            }
+        // Free the oldest idle buffers until this one fits (every `returnOrder` entry has an idle buffer of its size).
+        while idleWords + count > limit, let size = returnOrder.first {
+            returnOrder.removeFirst()
+            idle[size]!.removeFirst().deallocate()
+            idleWords -= size
         }
         idle[count, default: []].append(p)
         returnOrder.append(count)

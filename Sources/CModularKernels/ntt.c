@@ -63,9 +63,12 @@ TESSERA_AVX512 static inline void inverse_butterfly(__m512i *x, __m512i *y, __m5
     *y = mul_shoup_lazy(d, w, ws, ws_hi, q);
 }
 
-#define BROADCAST(name, value)                                   \
-    const __m512i name = _mm512_set1_epi64((long long)(value)); \
-    const __m512i name##_hi = _mm512_srli_epi64(name, 32)
+/// A twiddle w broadcast to every lane as `name`, its Shoup companion as `name##s` and that one's high half
+/// (for mul_high) as `name##s_hi`.
+#define TWIDDLE(name, value, shoup)                                \
+    const __m512i name = _mm512_set1_epi64((long long)(value));    \
+    const __m512i name##s = _mm512_set1_epi64((long long)(shoup)); \
+    const __m512i name##s_hi = _mm512_srli_epi64(name##s, 32)
 
 TESSERA_AVX512
 void tessera_ntt_forward_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_shoup, uint64_t q, int log_n) {
@@ -75,9 +78,7 @@ void tessera_ntt_forward_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
     size_t t = n >> 1, m = 1;
     // Stages with distance ≥ 16, radix 4 (one radix-2 stage first when their count is odd).
     if (((log_n - 4) & 1) == 1) {
-        BROADCAST(vw, w[1]);
-        BROADCAST(vws, w_shoup[1]);
-        (void)vw_hi;
+        TWIDDLE(vw, w[1], w_shoup[1]);
         for (size_t j = 0; j < t; j += 8) {
             __m512i x = _mm512_loadu_si512(a + j), y = _mm512_loadu_si512(a + t + j);
             forward_butterfly(&x, &y, vw, vws, vws_hi, vq, two_q);
@@ -90,13 +91,9 @@ void tessera_ntt_forward_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
     for (; t >= 32; m <<= 2, t >>= 2) {
         const size_t half = t >> 1;
         for (size_t i = 0; i < m; i++) {
-            BROADCAST(w1, w[m + i]);
-            BROADCAST(w1s, w_shoup[m + i]);
-            BROADCAST(w2, w[2 * m + 2 * i]);
-            BROADCAST(w2s, w_shoup[2 * m + 2 * i]);
-            BROADCAST(w3, w[2 * m + 2 * i + 1]);
-            BROADCAST(w3s, w_shoup[2 * m + 2 * i + 1]);
-            (void)w1_hi; (void)w2_hi; (void)w3_hi;
+            TWIDDLE(w1, w[m + i], w_shoup[m + i]);
+            TWIDDLE(w2, w[2 * m + 2 * i], w_shoup[2 * m + 2 * i]);
+            TWIDDLE(w3, w[2 * m + 2 * i + 1], w_shoup[2 * m + 2 * i + 1]);
             uint64_t *p0 = a + 2 * i * t, *p1 = p0 + half, *p2 = p0 + t, *p3 = p2 + half;
             for (size_t j = 0; j < half; j += 8) {
                 __m512i x0 = _mm512_loadu_si512(p0 + j), x1 = _mm512_loadu_si512(p1 + j);
@@ -124,9 +121,7 @@ void tessera_ntt_forward_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
         uint64_t *e = a + 16 * c;
         __m512i x = _mm512_loadu_si512(e), y = _mm512_loadu_si512(e + 8);
         {  // distance 8: x = e0…7, y = e8…15, one twiddle
-            BROADCAST(vw, w[m8 + c]);
-            BROADCAST(vws, w_shoup[m8 + c]);
-            (void)vw_hi;
+            TWIDDLE(vw, w[m8 + c], w_shoup[m8 + c]);
             forward_butterfly(&x, &y, vw, vws, vws_hi, vq, two_q);
         }
         {  // distance 4: x = e0…3 e8…11, y = e4…7 e12…15, twiddles (a a a a b b b b)
@@ -210,9 +205,7 @@ void tessera_ntt_inverse_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
         {  // distance 8: x = e0…7, y = e8…15
             __m512i x8 = _mm512_shuffle_i64x2(x, y, _MM_SHUFFLE(1, 0, 1, 0));
             __m512i y8 = _mm512_shuffle_i64x2(x, y, _MM_SHUFFLE(3, 2, 3, 2));
-            BROADCAST(vw, w[m8 + c]);
-            BROADCAST(vws, w_shoup[m8 + c]);
-            (void)vw_hi;
+            TWIDDLE(vw, w[m8 + c], w_shoup[m8 + c]);
             inverse_butterfly(&x8, &y8, vw, vws, vws_hi, vq, two_q);
             x = x8;
             y = y8;
@@ -225,13 +218,9 @@ void tessera_ntt_inverse_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
     for (; m > 2; m >>= 2, t <<= 2) {
         const size_t groups = m >> 1;
         for (size_t i = 0; i < groups; i++) {
-            BROADCAST(wa, w[m + 2 * i]);
-            BROADCAST(was, w_shoup[m + 2 * i]);
-            BROADCAST(wb, w[m + 2 * i + 1]);
-            BROADCAST(wbs, w_shoup[m + 2 * i + 1]);
-            BROADCAST(wc, w[groups + i]);
-            BROADCAST(wcs, w_shoup[groups + i]);
-            (void)wa_hi; (void)wb_hi; (void)wc_hi;
+            TWIDDLE(wa, w[m + 2 * i], w_shoup[m + 2 * i]);
+            TWIDDLE(wb, w[m + 2 * i + 1], w_shoup[m + 2 * i + 1]);
+            TWIDDLE(wc, w[groups + i], w_shoup[groups + i]);
             uint64_t *p0 = a + 4 * i * t, *p1 = p0 + t, *p2 = p1 + t, *p3 = p2 + t;
             for (size_t j = 0; j < t; j += 8) {
                 __m512i x0 = _mm512_loadu_si512(p0 + j), x1 = _mm512_loadu_si512(p1 + j);
@@ -249,9 +238,7 @@ void tessera_ntt_inverse_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
     }
     if (m == 2) {
         for (size_t i = 0; i < 2; i++) {
-            BROADCAST(vw, w[2 + i]);
-            BROADCAST(vws, w_shoup[2 + i]);
-            (void)vw_hi;
+            TWIDDLE(vw, w[2 + i], w_shoup[2 + i]);
             uint64_t *x = a + 2 * i * t, *y = x + t;
             for (size_t j = 0; j < t; j += 8) {
                 __m512i vx = _mm512_loadu_si512(x + j), vy = _mm512_loadu_si512(y + j);
@@ -262,11 +249,8 @@ void tessera_ntt_inverse_lazy(uint64_t *a, const uint64_t *w, const uint64_t *w_
         }
     }
     // Last stage (m = 1) with the scaling by n^-1.
-    BROADCAST(vn, n_inv);
-    BROADCAST(vns, n_inv_shoup);
-    BROADCAST(vwn, wn);
-    BROADCAST(vwns, wn_shoup);
-    (void)vn_hi; (void)vwn_hi;
+    TWIDDLE(vn, n_inv, n_inv_shoup);
+    TWIDDLE(vwn, wn, wn_shoup);
     const size_t half = n >> 1;
     for (size_t j = 0; j < half; j += 8) {
         __m512i u = _mm512_loadu_si512(a + j), v = _mm512_loadu_si512(a + half + j);
@@ -283,9 +267,7 @@ void tessera_scaled_difference(uint64_t *dst, const uint64_t *x, const uint64_t 
                                uint64_t w, uint64_t w_shoup, uint64_t q, int accumulate) {
     const __m512i vq = _mm512_set1_epi64((long long)q);
     const __m512i voff = _mm512_set1_epi64((long long)offset);
-    BROADCAST(vw, w);
-    BROADCAST(vws, w_shoup);
-    (void)vw_hi;
+    TWIDDLE(vw, w, w_shoup);
     size_t c = 0;
     for (; c + 8 <= n; c += 8) {
         __m512i v = _mm512_sub_epi64(_mm512_add_epi64(_mm512_loadu_si512(x + c), voff), _mm512_loadu_si512(t + c));
@@ -313,9 +295,7 @@ void tessera_linear_combination(uint64_t *out, const uint64_t *const *x, const u
     for (; c + 8 <= n; c += 8) {
         __m512i acc = vc0;  // [0, 2q)
         for (int j = 0; j < terms; j++) {
-            BROADCAST(vw, w[j]);
-            BROADCAST(vws, w_shoup[j]);
-            (void)vw_hi;
+            TWIDDLE(vw, w[j], w_shoup[j]);
             __m512i p = mul_shoup_lazy(_mm512_loadu_si512(x[j] + c), vw, vws, vws_hi, vq);  // [0, 2q)
             acc = reduce_once(_mm512_add_epi64(acc, p), two_q);
         }

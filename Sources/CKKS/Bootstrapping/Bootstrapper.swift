@@ -250,14 +250,12 @@ public final class Bootstrapper: @unchecked Sendable {
         let coeffsToSlotsScales = Self.geometricScales(
             from: coeffsToSlotsInputScale, to: lastInputScale, count: configuration.coeffsToSlotsLevels - 1) + [evalModInputScale]
         coeffsToSlotsTransforms = try Self.encodeTransforms(
-            direction: .coeffsToSlots, layout: layout, encoder: encoder, topLevel: layout.coeffsToSlotsLevel, scales: coeffsToSlotsScales,
-            extended: true)
+            direction: .coeffsToSlots, layout: layout, encoder: encoder, topLevel: layout.coeffsToSlotsLevel, scales: coeffsToSlotsScales)
         let slotsToCoeffsInputScale = evalModOutputScale * nominalMessageScale / q0
         slotsToCoeffsTransforms = try Self.encodeTransforms(
             direction: .slotsToCoeffs, layout: layout, encoder: encoder, topLevel: layout.slotsToCoeffsLevel,
             scales: Self.geometricScales(
-                from: slotsToCoeffsInputScale, to: schedule.scale(atLevel: layout.outputLevel), count: configuration.slotsToCoeffsLevels),
-            extended: true)
+                from: slotsToCoeffsInputScale, to: schedule.scale(atLevel: layout.outputLevel), count: configuration.slotsToCoeffsLevels))
     }
 
     /// A bootstrapper with its own evaluator over `keys` (from `BootstrapKeys.generate`).
@@ -295,7 +293,7 @@ public final class Bootstrapper: @unchecked Sendable {
     /// Encodes one DFT's groups at consecutive levels from `topLevel` down; group i's plaintext scale takes the
     /// ciphertext from `scales[i]` to `scales[i + 1]` through its rescale.
     static func encodeTransforms(
-        direction: DFTDirection, layout: BootstrapLayout, encoder: CKKSEncoder, topLevel: Int, scales: [Double], extended: Bool
+        direction: DFTDirection, layout: BootstrapLayout, encoder: CKKSEncoder, topLevel: Int, scales: [Double]
     ) throws -> [EncodedDiagonalTransform] {
         let levels = direction == .coeffsToSlots ? layout.configuration.coeffsToSlotsLevels : layout.configuration.slotsToCoeffsLevels
         precondition(scales.count == levels + 1)
@@ -305,8 +303,7 @@ public final class Bootstrapper: @unchecked Sendable {
         return try zip(maps, plans).enumerated().map { i, pair in
             let level = topLevel - i
             return try EncodedDiagonalTransform(
-                map: pair.0, plan: pair.1, level: level, plaintextScale: primes[level] * scales[i + 1] / scales[i], encoder: encoder,
-                extended: extended)
+                map: pair.0, plan: pair.1, level: level, plaintextScale: primes[level] * scales[i + 1] / scales[i], encoder: encoder)
         }
     }
 

@@ -288,19 +288,13 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
     /// Bytes held by the plaintexts.
     let byteCount: Int
 
-    /// Whether the plaintexts also carry the special primes P, for `applyDoubleHoisted`. Extended plaintexts are
-    /// stored in Montgomery form (each residue times 2^64 mod its prime), so the diagonal products accumulate
-    /// unreduced and take one Montgomery reduction (`KeySwitcher.montgomeryProducts`).
-    let extended: Bool
-
-    init(
-        map: SlotDiagonals, plan: BabyStepGiantStepPlan, level: Int, plaintextScale: Double, encoder: CKKSEncoder,
-        extended: Bool = false
-    ) throws {
+    /// The plaintexts carry the special primes P (the baby steps are multiplied in Q·P) and are stored in
+    /// Montgomery form (each residue times 2^64 mod its prime), so the diagonal products accumulate unreduced and
+    /// take one Montgomery reduction (`KeySwitcher.montgomeryProducts`).
+    init(map: SlotDiagonals, plan: BabyStepGiantStepPlan, level: Int, plaintextScale: Double, encoder: CKKSEncoder) throws {
         self.plan = plan
         self.level = level
         self.plaintextScale = plaintextScale
-        self.extended = extended
         let ringSlots = encoder.parameters.slotCount
         let p = map.period
         var byGiant: [Int: [(baby: Int, plaintext: Plaintext)]] = [:]
@@ -314,10 +308,7 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
                 re[t] = v.real
                 im[t] = v.imaginary
             }
-            let plaintext = extended
-                ? Self.encodeWithSpecialPrimes(
-                    real: re, imaginary: im, scale: plaintextScale, level: level, encoder: encoder, montgomeryForm: true)
-                : try encoder.encode(real: re, imaginary: im, scale: plaintextScale, level: level)
+            let plaintext = Self.encodeWithSpecialPrimes(real: re, imaginary: im, scale: plaintextScale, level: level, encoder: encoder)
             bytes += plaintext.polynomial.limbCount * plaintext.polynomial.degree * 8
             byGiant[entry.giant, default: []].append((entry.baby, plaintext))
         }
@@ -325,11 +316,9 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
         byteCount = bytes
     }
 
-    /// The encoder's rounding of `real + i·imaginary` at `scale`, over Q_level and the special primes P; with
-    /// `montgomeryForm` every residue r is stored as r · 2^64 mod its prime.
-    static func encodeWithSpecialPrimes(
-        real: [Double], imaginary: [Double], scale: Double, level: Int, encoder: CKKSEncoder, montgomeryForm: Bool = false
-    ) -> Plaintext {
+    /// The encoder's rounding of `real + i·imaginary` at `scale`, over Q_level and the special primes P, every
+    /// residue r stored as r · 2^64 mod its prime (Montgomery form).
+    static func encodeWithSpecialPrimes(real: [Double], imaginary: [Double], scale: Double, level: Int, encoder: CKKSEncoder) -> Plaintext {
         var re = real, im = imaginary
         encoder.specialInverseFFT(&re, &im)
         let parameters = encoder.parameters
@@ -348,56 +337,20 @@ final class EncodedDiagonalTransform: @unchecked Sendable {
             for c in 0..<n { out[c] = CKKSEncoder.reduce(coefficients[c], m) }
         }
         let transformed = target.forwardNTT(executor: encoder.executor)
-        if montgomeryForm {
-            encoder.executor.forEach(transformed.limbCount) { i in
-                let m = transformed.modulus(i)
-                let w = m.reduce(high: 1, low: 0), ws = m.shoupPrecompute(w)  // 2^64 mod q
-                let limb = transformed.limb(i)
-                for c in 0..<n { limb[c] = m.multiplyShoup(limb[c], w, ws) }
-            }
+        encoder.executor.forEach(transformed.limbCount) { i in
+            let m = transformed.modulus(i)
+            let w = m.reduce(high: 1, low: 0), ws = m.shoupPrecompute(w)  // 2^64 mod q
+            let limb = transformed.limb(i)
+            for c in 0..<n { limb[c] = m.multiplyShoup(limb[c], w, ws) }
         }
         return Plaintext(polynomial: transformed, scale: scale)
     }
 
-    /// Σ_giant rot(Σ_baby pt ⊙ rot(x, baby), giant), then one rescale unless `rescale` is false (the caller then
-    /// rescales, after work that is less noisy at the product's large scale). The input is at `level`, or one level
-    /// above with its rescale pending: the baby steps then rotate it at its large scale, where the key-switching
-    /// noise is negligible, and are rescaled one by one.
-    func apply(_ x: Ciphertext, evaluator: CKKSEvaluator, rescale: Bool = true) throws -> Ciphertext {
-        guard !extended else {
-            throw CKKSError.invalidInput("diagonal transform at level \(level) is encoded for double hoisting (Montgomery form over Q·P): use applyDoubleHoisted")
-        }
-        let pending = x.level == level + 1
-        guard pending || x.level == level else {
-            throw CKKSError.levelMismatch("diagonal transform precomputed at level \(level), ciphertext at \(x.level)")
-        }
-        let decomposition = try evaluator.decompose(x)
-        var rotated: [Int: Ciphertext] = [0: x]
-        for baby in plan.babySteps where baby != 0 {
-            rotated[baby] = try evaluator.rotateHoisted(x, decomposition: decomposition, by: baby)
-        }
-        if pending {
-            for baby in Array(rotated.keys) { try evaluator.rescale(&rotated[baby]!) }
-        }
-        var result: Ciphertext?
-        for (giant, terms) in groups {
-            var partial = try evaluator.multiplyAccumulate(terms.map { (rotated[$0.baby]!, $0.plaintext) })
-            if giant != 0 { partial = try evaluator.rotated(partial, by: giant) }
-            if result == nil { result = partial } else { try evaluator.add(partial, to: &result!) }
-        }
-        guard var output = result else {
-            throw CKKSError.invalidInput("diagonal transform at level \(level) has no nonzero diagonal")
-        }
-        if rescale { try evaluator.rescale(&output) }
-        return output
-    }
-
-    /// `apply` with double hoisting (Bossuat et al. 2021): the baby steps stay in the extended basis Q_ℓ·P (their
-    /// ModDown skipped), the diagonals multiply them there, each giant step ModDowns only its c_1 to key-switch it,
-    /// and one ModDown per output polynomial ends the transform. Same result and noise as `apply`, about half the
-    /// ModDowns. Needs the plaintexts encoded with the special primes and an input at `level`.
+    /// Σ_giant rot(Σ_baby pt ⊙ rot(x, baby), giant) for x at `level`, then one rescale unless `rescale` is false,
+    /// with double hoisting (Bossuat et al. 2021): the baby steps stay in the extended basis Q_ℓ·P (their ModDown
+    /// skipped), the diagonals multiply them there, each giant step ModDowns only its c_1 to key-switch it, and one
+    /// ModDown per output polynomial ends the transform: about half the ModDowns of single hoisting, same noise.
     func applyDoubleHoisted(_ x: Ciphertext, evaluator: CKKSEvaluator, rescale: Bool = true) throws -> Ciphertext {
-        guard extended else { return try apply(x, evaluator: evaluator, rescale: rescale) }
         guard x.level == level, x.degree == 1 else {
             throw CKKSError.levelMismatch("diagonal transform precomputed at level \(level), ciphertext at \(x.level)")
         }
